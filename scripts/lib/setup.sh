@@ -1,0 +1,53 @@
+# Shared by scripts/*: install what Klink needs on a fresh machine, idempotently.
+# shellcheck shell=bash
+
+KLINK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$KLINK_ROOT/.venv"
+_apt_updated=0
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# ensure_command COMMAND DEBIAN_PACKAGE: install the package when the command is missing.
+ensure_command() {
+  local cmd=$1 pkg=$2
+  if command -v "$cmd" >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    say "$cmd is missing: install the Debian package '$pkg' (apt-get install $pkg) and run again"
+    return 1
+  fi
+  if [ "$_apt_updated" = 0 ]; then
+    say "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    _apt_updated=1
+  fi
+  say "installing $pkg"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+}
+
+# ensure_venv [EXTRAS]: .venv with the project installed (editable), reinstalled when
+# pyproject.toml changes.
+ensure_venv() {
+  local extras=${1:-test}
+  local python=${KLINK_PYTHON:-python3}
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    "$python" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.klink-installed"
+  local want
+  want="$(sha256sum "$KLINK_ROOT/pyproject.toml" | cut -d' ' -f1)-$extras"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    say "installing klink[$extras] into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e "$KLINK_ROOT[$extras]"
+    echo "$want" >"$stamp"
+  fi
+}
+
+ensure_system_packages() {
+  ensure_command git git
+  ensure_command haproxy haproxy
+  ensure_command packer packer
+}

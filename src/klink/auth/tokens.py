@@ -1,0 +1,165 @@
+"""Token storage and verification. Tokens are random strings; only their SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from klink import store
+from klink.auth.tables import tokens
+from klink.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+
+ROLES = ("reader", "deployer", "admin")
+_RANK = {role: rank for rank, role in enumerate(ROLES)}
+PREFIX = "klk_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's name is the actor recorded on every change."""
+
+    name: str
+    role: str
+    envs: tuple[str, ...] | None = None  # deployer limited to these environments; None: all
+
+    def has(self, role: str) -> bool:
+        return _RANK[self.role] >= _RANK[role]
+
+    def can_deploy(self, env: str) -> bool:
+        if self.role == "admin":
+            return True
+        return self.role == "deployer" and (self.envs is None or env in self.envs)
+
+    def require(self, role: str) -> None:
+        if not self.has(role):
+            raise Forbidden(f"token {self.name!r} has role {self.role!r}; this needs {role!r}")
+
+    def require_deploy(self, env: str) -> None:
+        if not self.can_deploy(env):
+            raise Forbidden(f"token {self.name!r} may not change environment {env!r}")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def create_token(
+    engine: Engine,
+    *,
+    name: str,
+    role: str,
+    envs: Sequence[str] | None,
+    created_by: str,
+    now: datetime,
+) -> str:
+    if role not in ROLES:
+        raise InvalidInput(f"role {role!r} must be one of {', '.join(ROLES)}", field="role")
+    if envs is not None and role != "deployer":
+        raise InvalidInput("only deployer tokens can be limited to environments", field="envs")
+    token = new_token()
+    with store.write(engine) as conn:
+        exists = conn.execute(sa.select(tokens.c.id).where(tokens.c.name == name)).first()
+        if exists:
+            raise Conflict(f"a token named {name!r} exists", field="name")
+        conn.execute(
+            tokens.insert().values(
+                name=name,
+                token_hash=hash_token(token),
+                role=role,
+                envs=list(envs) if envs is not None else None,
+                created_by=created_by,
+                created_at=now,
+            )
+        )
+    return token
+
+
+def list_tokens(engine: Engine) -> list[dict[str, object]]:
+    with store.read(engine) as conn:
+        rows = conn.execute(sa.select(tokens).order_by(tokens.c.name)).mappings().all()
+    return [
+        {
+            "name": row["name"],
+            "role": row["role"],
+            "envs": row["envs"],
+            "created_by": row["created_by"],
+            "created_at": row["created_at"].isoformat() if row["created_at"] else None,
+        }
+        for row in rows
+    ]
+
+
+def delete_token(engine: Engine, name: str) -> None:
+    with store.write(engine) as conn:
+        result = conn.execute(tokens.delete().where(tokens.c.name == name))
+    if result.rowcount == 0:
+        raise NotFound(f"no token named {name!r}", field="name")
+
+
+def verify(engine: Engine, token: str | None) -> Principal:
+    if not token:
+        raise Unauthorized("a bearer token is required (Authorization: Bearer …)")
+    with store.read(engine) as conn:
+        row = (
+            conn.execute(sa.select(tokens).where(tokens.c.token_hash == hash_token(token)))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise Unauthorized("the token is not valid")
+    envs = tuple(row["envs"]) if row["envs"] is not None else None
+    return Principal(name=row["name"], role=row["role"], envs=envs)
+
+
+def bootstrap_admin_token(engine: Engine, path: Path, now: datetime) -> str | None:
+    """Create the first admin token when no token exists; write it to ``path`` (mode 600)."""
+    from klink.service.runtime import INTERNAL_TOKEN_NAME
+
+    with store.read(engine) as conn:
+        count = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(tokens)
+            .where(tokens.c.name != INTERNAL_TOKEN_NAME)
+        ).scalar_one()
+    if count:
+        return None
+    token = create_token(engine, name="admin", role="admin", envs=None, created_by="klink", now=now)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token
+
+
+def issue_internal_token(engine: Engine, now: datetime) -> str:
+    """A fresh admin token for service-to-service calls, replacing the previous one."""
+    from klink.service.runtime import INTERNAL_TOKEN_NAME
+
+    token = new_token()
+    values = {
+        "token_hash": hash_token(token),
+        "role": "admin",
+        "envs": None,
+        "created_by": "klink",
+        "created_at": now,
+    }
+    with store.write(engine) as conn:
+        updated = conn.execute(
+            tokens.update().where(tokens.c.name == INTERNAL_TOKEN_NAME).values(**values)
+        )
+        if updated.rowcount == 0:
+            conn.execute(tokens.insert().values(name=INTERNAL_TOKEN_NAME, **values))
+    return token

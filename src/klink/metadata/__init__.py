@@ -1,0 +1,1 @@
+"""The metadata service: the one canonical list of applications and environments."""

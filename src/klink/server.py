@@ -1,0 +1,96 @@
+"""The combined server: every service mounted under its prefix in one ASGI app.
+
+``klink serve`` runs them all in one process (the default); ``klink serve --service NAME``
+runs one alone. Services reach each other only through their HTTP clients, so both shapes run
+the same code. Starlette does not run the lifespans of mounted apps, so the combined app's
+lifespan enters each service's in turn (and leaves them in reverse order).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Mount, Route
+
+from klink import __version__
+from klink.service.runtime import Runtime
+from klink.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# name -> "module:factory"; the prefix is "/" + name. Each factory takes a Runtime.
+SERVICES: dict[str, str] = {
+    "auth": "klink.auth.api:create_app",
+    "metadata": "klink.metadata.api:create_app",
+}
+
+
+def build_service(name: str, runtime: Runtime) -> FastAPI:
+    module_name, _, factory = SERVICES[name].partition(":")
+    app: FastAPI = getattr(importlib.import_module(module_name), factory)(runtime)
+    return app
+
+
+def create_app(runtime: Runtime, services: Sequence[str] | None = None) -> Starlette:
+    names = list(SERVICES) if not services else list(services)
+    unknown = [n for n in names if n not in SERVICES]
+    if unknown:
+        from klink.errors import InvalidInput
+
+        raise InvalidInput(
+            f"unknown service {unknown[0]!r}; services: {', '.join(SERVICES)}", field="service"
+        )
+    apps = {name: build_service(name, runtime) for name in names}
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for sub in apps.values():
+                await stack.enter_async_context(sub.router.lifespan_context(sub))
+            yield
+
+    async def index(_request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"name": "klink", "version": __version__, "services": {n: f"/{n}" for n in apps}}
+        )
+
+    routes: list[Any] = [Route("/", index)]
+    routes += [Mount(f"/{name}", app=sub) for name, sub in apps.items()]
+    server = Starlette(routes=routes, lifespan=lifespan)
+    server.state.runtime = runtime
+    server.state.services = apps
+    return server
+
+
+def serve(settings: Settings, services: Sequence[str] | None = None) -> None:
+    """Run the server in the foreground until SIGINT/SIGTERM."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    runtime = Runtime.open(settings)
+    app = create_app(runtime, services)
+    pid_path = settings.home / "serve.pid"
+    pid_path.write_text(f"{os.getpid()}\n")
+    try:
+        uvicorn.run(
+            app,
+            host=settings.listen_host,
+            port=settings.listen_port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+    finally:
+        if pid_path.exists() and pid_path.read_text().strip() == str(os.getpid()):
+            pid_path.unlink()
+        runtime.close()

@@ -1,0 +1,125 @@
+"""Database access: SQLAlchemy Core on SQLite (WAL, the default) or PostgreSQL.
+
+Each service defines its tables in its own ``tables.py`` on the shared ``METADATA`` and keeps
+its Alembic migrations in ``klink/<service>/migrations/`` as a branch of its own (branch label =
+service name), so services evolve their schemas independently; ``migrate`` applies every
+branch's head at start-up. Keep SQL portable: both databases run the same statements.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+METADATA = sa.MetaData()
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timestamps stored as UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_MIGRATE_LOCK = threading.Lock()
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            json_serializer=_json_dumps,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling is off; the "begin" listener below decides.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("klink_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return sa.create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
+
+
+def migration_locations() -> list[str]:
+    """Every ``klink/<service>/migrations`` folder: one Alembic branch each."""
+    root = Path(__file__).resolve().parent.parent
+    return sorted(str(p) for p in root.glob("*/migrations") if p.is_dir())
+
+
+def migrate(engine: Engine) -> None:
+    """Apply every branch's migrations up to its head (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "alembic"))
+    config.set_main_option("version_locations", " ".join(migration_locations()))
+    config.set_main_option("path_separator", "space")
+    with _MIGRATE_LOCK, write(engine) as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "heads")
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A read-write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE), so a
+    read-then-write transaction never fails halfway with "database is locked"; the busy
+    timeout queues writers instead."""
+    with engine.connect().execution_options(klink_write=True) as connection, connection.begin():
+        yield connection
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction (a consistent snapshot; never blocks writers on WAL)."""
+    with engine.connect() as connection, connection.begin():
+        yield connection
+
+
+def ping(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        return False
+    return True
