@@ -21,6 +21,8 @@ from klink.server import create_app
 from klink.service.runtime import Runtime
 from klink.settings import Settings
 
+pytest_plugins = ["tests.fixtures_moto"]
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
