@@ -21,7 +21,7 @@ from klink.server import create_app
 from klink.service.runtime import Runtime
 from klink.settings import Settings
 
-pytest_plugins = ["tests.fixtures_moto"]
+pytest_plugins = ["tests.fixtures_moto", "tests.fixtures_postgres"]
 
 
 def free_port() -> int:

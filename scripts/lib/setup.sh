@@ -46,8 +46,17 @@ ensure_venv() {
   fi
 }
 
+# PostgreSQL's server binaries live outside PATH on Debian (/usr/lib/postgresql/N/bin).
+ensure_postgres() {
+  if command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    return 0
+  fi
+  ensure_command pg_virtualenv_missing_marker postgresql
+}
+
 ensure_system_packages() {
   ensure_command git git
   ensure_command haproxy haproxy
   ensure_command packer packer
+  ensure_postgres
 }

@@ -9,9 +9,11 @@ httpx is imported here, only by commands that talk to the server.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+
+# Kept free of typing, dataclasses and pathlib: they cost more start-up than the CLI's own work.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class CliError(Exception):
@@ -24,21 +26,22 @@ class CliError(Exception):
 
 
 def _config_file() -> dict[str, Any]:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    path = Path(base) / "klink" / "config.toml"
-    if not path.exists():
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    path = os.path.join(base, "klink", "config.toml")
+    if not os.path.exists(path):
         return {}
     import tomllib
 
     try:
-        return tomllib.loads(path.read_text())
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CliError(f"cannot read {path}: {exc}") from None
 
 
-def klink_home() -> Path:
+def klink_home() -> str:
     raw = os.environ.get("KLINK_HOME")
-    return Path(raw).expanduser() if raw else Path.home() / ".local" / "share" / "klink"
+    return os.path.expanduser(raw) if raw else os.path.expanduser("~/.local/share/klink")
 
 
 def default_server() -> str:
@@ -52,10 +55,10 @@ def default_server() -> str:
     return f"http://{host}:{port}"
 
 
-@dataclass
 class Target:
-    server: str
-    token: str | None
+    def __init__(self, server: str, token: str | None) -> None:
+        self.server = server
+        self.token = token
 
 
 def resolve(server: str | None, token: str | None) -> Target:
@@ -71,12 +74,11 @@ def resolve(server: str | None, token: str | None) -> Target:
         config = _config_file() if config is None else config
         token = config.get("token")
     if token is None:
-        path = klink_home() / "admin-token"
-        if path.exists():
-            try:
-                token = path.read_text().strip() or None
-            except OSError:
-                token = None
+        try:
+            with open(os.path.join(klink_home(), "admin-token")) as handle:
+                token = handle.read().strip() or None
+        except OSError:
+            token = None
     return Target(server=(server or default_server()).rstrip("/"), token=token)
 
 

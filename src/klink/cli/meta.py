@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from klink.cli.api import Api, CliError, resolve
 from klink.cli.output import emit_json, say, table
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def api(args: argparse.Namespace) -> Api:

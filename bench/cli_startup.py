@@ -1,0 +1,121 @@
+"""CLI start-up: `klink --help` and `klink apps --json` against `python3 -c pass`.
+
+Runs are interleaved (one of each per round) so machine noise hits all three alike; the figure
+is the ratio of medians. Target: `klink --help` <= 1.6x Python's own start-up. `klink apps`
+talks to a server: this benchmark starts one on a free loopback port in a temporary KLINK_HOME.
+
+    .venv/bin/python bench/cli_startup.py [--rounds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "cli_startup.json"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    klink = str(Path(sys.executable).parent / "klink")
+    home = Path(tempfile.mkdtemp(prefix="klink-bench-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "KLINK_HOME": str(home),
+        "KLINK_LISTEN": f"127.0.0.1:{port}",
+        "KLINK_ENGINE": "0",
+        "KLINK_SCHEDULES": "0",
+    }
+    server = subprocess.Popen(
+        [klink, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/metadata/ping", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("klink serve did not start") from None
+                time.sleep(0.1)
+        commands = {
+            "python3 -c pass": [sys.executable, "-c", "pass"],
+            "klink --help": [klink, "--help"],
+            "klink apps --json": [klink, "apps", "--json"],
+        }
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for argv in commands.values():  # warm the page cache
+            timed(argv, env)
+        for _ in range(args.rounds):
+            for name, argv in commands.items():
+                samples[name].append(timed(argv, env))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(home, ignore_errors=True)
+    base = statistics.median(samples["python3 -c pass"])
+    rows = []
+    print(f"{'command':<22}{'median ms':>10}{'p90 ms':>9}{'ratio':>8}")
+    for name, values in samples.items():
+        median = statistics.median(values)
+        p90 = sorted(values)[int(len(values) * 0.9) - 1]
+        rows.append(
+            {
+                "command": name,
+                "median_ms": round(median * 1000, 2),
+                "p90_ms": round(p90 * 1000, 2),
+                "ratio": round(median / base, 2),
+            }
+        )
+        print(f"{name:<22}{median * 1000:>10.1f}{p90 * 1000:>9.1f}{median / base:>8.2f}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "cli_startup",
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                f"Python {platform.python_version()}",
+                "rounds": args.rounds,
+                "target": "klink --help <= 1.6x python3 -c pass",
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
