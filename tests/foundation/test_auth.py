@@ -86,3 +86,23 @@ def test_token_rules(client: TestClient) -> None:
     assert "deployer" in names
     assert client.delete("/auth/tokens/deployer").status_code == 204
     assert client.delete("/auth/tokens/deployer").status_code == 404
+
+
+def test_processes_of_one_home_share_the_internal_token(runtime: Runtime) -> None:
+    from klink.auth import tokens
+
+    second = Runtime.open(runtime.settings)
+    try:
+        assert second.internal_token == runtime.internal_token
+        assert tokens.verify(runtime.engine, runtime.internal_token).role == "admin"
+    finally:
+        second.close()
+    path = runtime.settings.home / "internal-token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.unlink()
+    third = Runtime.open(runtime.settings)
+    try:
+        assert third.internal_token != runtime.internal_token
+        assert path.read_text().strip() == third.internal_token
+    finally:
+        third.close()

@@ -128,3 +128,21 @@ def test_local_admin_token_is_used_automatically(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(live_server.runtime.settings.home / "nocfg"))
     assert main(["apps", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_serve_with_a_bad_setting_is_one_line_naming_the_variable(tmp_path: object) -> None:
+    import os
+
+    env = {**os.environ, "KLINK_HOME": str(tmp_path), "KLINK_LISTEN": "nowhere"}
+    result = subprocess.run(
+        [sys.executable, "-m", "klink.cli.main", "serve"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "KLINK_LISTEN" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -136,30 +136,50 @@ def bootstrap_admin_token(engine: Engine, path: Path, now: datetime) -> str | No
     if count:
         return None
     token = create_token(engine, name="admin", role="admin", envs=None, created_by="klink", now=now)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    os.chmod(path, 0o600)
+    _write_secret(path, token)
     return token
 
 
-def issue_internal_token(engine: Engine, now: datetime) -> str:
-    """A fresh admin token for service-to-service calls, replacing the previous one."""
+def internal_token(engine: Engine, path: Path, now: datetime) -> str:
+    """The admin token services use to call each other, shared by every process of this home.
+
+    Kept in ``path`` (mode 600) and reused while its hash is still registered, so several
+    processes (the split deployment, ``klink worker``) agree on it; replaced when missing.
+    """
     from klink.service.runtime import INTERNAL_TOKEN_NAME
 
-    token = new_token()
-    values = {
-        "token_hash": hash_token(token),
-        "role": "admin",
-        "envs": None,
-        "created_by": "klink",
-        "created_at": now,
-    }
     with store.write(engine) as conn:
-        updated = conn.execute(
-            tokens.update().where(tokens.c.name == INTERNAL_TOKEN_NAME).values(**values)
-        )
-        if updated.rowcount == 0:
+        row = conn.execute(
+            sa.select(tokens.c.token_hash).where(tokens.c.name == INTERNAL_TOKEN_NAME)
+        ).first()
+        try:
+            existing = path.read_text().strip()
+        except OSError:
+            existing = ""
+        if row is not None and existing and hash_token(existing) == row[0]:
+            return existing
+        token = new_token()
+        values = {
+            "token_hash": hash_token(token),
+            "role": "admin",
+            "envs": None,
+            "created_by": "klink",
+            "created_at": now,
+        }
+        if row is None:
             conn.execute(tokens.insert().values(name=INTERNAL_TOKEN_NAME, **values))
+        else:
+            conn.execute(
+                tokens.update().where(tokens.c.name == INTERNAL_TOKEN_NAME).values(**values)
+            )
+        _write_secret(path, token)
     return token
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    os.replace(temp, path)

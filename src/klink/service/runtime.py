@@ -53,7 +53,9 @@ class Runtime:
             store.migrate(engine)
         runtime = cls(settings=settings, engine=engine)
         tokens.bootstrap_admin_token(engine, settings.admin_token_path, runtime.clock())
-        runtime.internal_token = tokens.issue_internal_token(engine, runtime.clock())
+        runtime.internal_token = tokens.internal_token(
+            engine, settings.home / "internal-token", runtime.clock()
+        )
         return runtime
 
     def http(self, service: str) -> httpx.Client:
