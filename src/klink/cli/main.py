@@ -1,50 +1,101 @@
-"""``klink`` entry point: argparse, built from command modules that import nothing heavy.
+"""``klink`` entry point.
 
-Each module in ``COMMAND_MODULES`` has ``register(subparsers)``; a command's handler takes the
-parsed arguments and returns an exit code. Heavy imports (httpx, the server, boto3) happen inside
-handlers, so ``klink --help`` starts about as fast as Python itself. Exit codes: 0 success,
-1 the operation failed, 2 bad usage; errors are one line on stderr.
+Start-up speed is a feature: ``klink --help`` must start about as fast as Python itself, so the
+top level imports nothing but ``sys`` — not even argparse, which alone costs more than Python's
+own start-up. ``COMMANDS`` indexes every command (name → module, one-line help): the top-level
+help is printed from it, and a command imports only its own module, which builds its argparse
+parser with ``register(subparsers, common)``. Modules in ``COMMAND_MODULES`` that the index does
+not name yet are still found (by importing them all) — a test keeps the index complete.
+Exit codes: 0 success, 1 the operation failed, 2 bad usage; errors are one line on stderr.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
-from collections.abc import Sequence
 
 from klink import __version__
-from klink.cli.api import CliError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 COMMAND_MODULES = (
     "klink.cli.server",
     "klink.cli.meta",
 )
 
+# name -> (module, one-line help), in the order `klink --help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("klink.cli.server", "run every Klink service in this process"),
+    "apps": ("klink.cli.meta", "list applications"),
+    "info": ("klink.cli.meta", "show an application and its metadata"),
+    "create-app": ("klink.cli.meta", "create an application"),
+    "envs": ("klink.cli.meta", "list environments"),
+    "create-env": ("klink.cli.meta", "create an environment"),
+    "prop": ("klink.cli.meta", "get, set or delete one metadata property"),
+    "token": ("klink.cli.meta", "manage API tokens"),
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="klink",
-        description="Immutable red-black deployments: build, bake, deploy, undo.",
-    )
+DESCRIPTION = "Immutable red-black deployments: build, bake, deploy, undo."
+
+
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS) + 2
+    lines = [
+        "usage: klink [-h] [--version] COMMAND ...",
+        "",
+        DESCRIPTION,
+        "",
+        "commands:",
+        *(f"  {name.ljust(width)}{text}" for name, (_, text) in COMMANDS.items()),
+        "",
+        "options:",
+        "  -h, --help  show this help message and exit",
+        "  --version   show program's version number and exit",
+        "",
+        "`klink COMMAND --help` tells more. Every command takes --server, --token and --json.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build_parser(modules: Sequence[str]) -> argparse.ArgumentParser:
+    import argparse
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="klink", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"klink {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", help="Klink server URL (env KLINK_SERVER)")
     common.add_argument("--token", help="API token (env KLINK_TOKEN)")
     common.add_argument("--json", action="store_true", help="machine output on stdout")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         importlib.import_module(name).register(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or args_list[0] in ("-h", "--help"):
+        (sys.stdout if args_list else sys.stderr).write(usage())
+        return 0 if args_list else 2
+    if args_list[0] == "--version":
+        sys.stdout.write(f"klink {__version__}\n")
+        return 0
+    command = args_list[0]
+    if command in COMMANDS:
+        modules: Sequence[str] = (COMMANDS[command][0],)
+    else:
+        modules = COMMAND_MODULES
+    parser = build_parser(modules)
+    args = parser.parse_args(args_list)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    from klink.cli.api import CliError
+
     try:
         code: int = handler(args)
     except CliError as exc:
