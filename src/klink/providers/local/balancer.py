@@ -1,0 +1,176 @@
+"""Target groups of the local cloud, on HAProxy: create/update, register, drain, health.
+
+Registration is drain-aware: ``deregister_instances`` only marks a target draining (HAProxy
+sends it no new requests); the reconciler deletes it from HAProxy once its sessions have
+finished or the target group's deregistration delay has passed. A target group with a new
+frontend is the only change that reloads HAProxy; registration uses the runtime API.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from klink.errors import Conflict, InvalidInput, NotFound
+from klink.providers import base
+from klink.providers.local import haproxy
+from klink.providers.local.state import State
+
+
+class BalancerMixin:
+    state: State
+    lock: threading.RLock
+    lb: haproxy.HAProxy
+    clock: Callable[[], float]
+
+    def save(self) -> None:
+        raise NotImplementedError
+
+    def backends(self) -> list[haproxy.Backend]:
+        return [self._backend(name) for name in self.state.target_groups]
+
+    def _backend(self, name: str) -> haproxy.Backend:
+        record = self.state.target_groups[name]
+        tg: base.TargetGroup = record["tg"]
+        return haproxy.Backend(
+            name=tg.name,
+            frontend_port=tg.frontend_port or 0,
+            port=tg.port,
+            health_path=tg.health_check_path,
+            interval_ms=max(100, tg.health_check_interval_seconds * 1000),
+            rise=tg.healthy_threshold,
+            fall=tg.unhealthy_threshold,
+            servers={
+                iid: (self.state.instances[iid]["ip"], bool(t["draining"]))
+                for iid, t in record["targets"].items()
+                if iid in self.state.instances
+            },
+        )
+
+    def ensure_target_group(self, spec: base.TargetGroupSpec) -> base.TargetGroup:
+        if spec.frontend_port is None or not 0 < spec.frontend_port < 65536:
+            raise InvalidInput("a local target group needs a frontend_port", field="frontend_port")
+        if not spec.health_check_path.startswith("/"):
+            raise InvalidInput("health_check_path must start with /", field="health_check_path")
+        with self.lock:
+            for other in self.state.target_groups.values():
+                other_tg: base.TargetGroup = other["tg"]
+                if other_tg.name != spec.name and other_tg.frontend_port == spec.frontend_port:
+                    raise Conflict(
+                        f"frontend port {spec.frontend_port} is used by {other_tg.name}",
+                        field="frontend_port",
+                    )
+            tg = base.TargetGroup(
+                name=spec.name,
+                id=spec.name,
+                port=spec.port,
+                protocol=spec.protocol,
+                health_check_path=spec.health_check_path,
+                health_check_interval_seconds=spec.health_check_interval_seconds,
+                healthy_threshold=spec.healthy_threshold,
+                unhealthy_threshold=spec.unhealthy_threshold,
+                deregistration_delay_seconds=spec.deregistration_delay_seconds,
+                vpc_id="local",
+                frontend_port=spec.frontend_port,
+                tags=dict(spec.tags),
+            )
+            record = self.state.target_groups.setdefault(spec.name, {"targets": {}})
+            record["tg"] = tg
+            self.lb.apply(self.backends())
+            self.save()
+            return tg
+
+    def describe_target_group(self, name: str) -> base.TargetGroup:
+        with self.lock:
+            record = self.state.target_groups.get(name)
+        if record is None:
+            raise NotFound(f"target group {name} does not exist", field="target_group")
+        tg: base.TargetGroup = record["tg"]
+        return tg
+
+    def list_target_groups(self) -> list[base.TargetGroup]:
+        with self.lock:
+            return [r["tg"] for _, r in sorted(self.state.target_groups.items())]
+
+    def delete_target_group(self, name: str) -> None:
+        with self.lock:
+            if self.state.target_groups.pop(name, None) is None:
+                return
+            self.lb.apply(self.backends())
+            self.save()
+
+    def register_instances(self, target_group: str, instance_ids: Sequence[str]) -> None:
+        with self.lock:
+            self.describe_target_group(target_group)
+            for iid in instance_ids:
+                if iid not in self.state.instances:
+                    raise InvalidInput(f"instance {iid} does not exist", field="instance_ids")
+            for iid in instance_ids:
+                self.register(target_group, iid)
+            self.save()
+
+    def register(self, target_group: str, instance_id: str) -> None:
+        record = self.state.target_groups[target_group]
+        target = record["targets"].get(instance_id)
+        if target is not None and not target["draining"]:
+            return
+        if target is not None:
+            self.lb.delete_server(target_group, instance_id)
+        ip = self.state.instances[instance_id]["ip"]
+        self.lb.add_server(self._backend(target_group), instance_id, ip)
+        record["targets"][instance_id] = {"draining": False, "since": self.clock()}
+
+    def deregister_instances(self, target_group: str, instance_ids: Sequence[str]) -> None:
+        with self.lock:
+            self.describe_target_group(target_group)
+            for iid in instance_ids:
+                self.drain(target_group, iid)
+            self.save()
+
+    def drain(self, target_group: str, instance_id: str) -> None:
+        target = self.state.target_groups[target_group]["targets"].get(instance_id)
+        if target is None or target["draining"]:
+            return
+        self.lb.drain_server(target_group, instance_id)
+        target.update(draining=True, since=self.clock())
+
+    def finish_drains(self) -> None:
+        """Delete drained targets: no sessions left, or the deregistration delay has passed."""
+        now = self.clock()
+        for name, record in self.state.target_groups.items():
+            draining = {i: t for i, t in record["targets"].items() if t["draining"]}
+            if not draining:
+                continue
+            stats = self.lb.server_stats(name) if self.lb.running() else {}
+            delay = record["tg"].deregistration_delay_seconds
+            for iid, target in draining.items():
+                row = stats.get(iid)
+                idle = row is None or int(row.get("scur") or 0) == 0
+                if idle or now - target["since"] >= delay:
+                    if row is not None:
+                        self.lb.delete_server(name, iid)
+                    del record["targets"][iid]
+                    self.save()
+
+    def target_health(self, target_group: str) -> list[base.TargetHealth]:
+        with self.lock:
+            tg = self.describe_target_group(target_group)
+            targets = dict(self.state.target_groups[target_group]["targets"])
+            stats = self.lb.server_stats(target_group) if targets and self.lb.running() else {}
+        return [
+            base.TargetHealth(
+                instance_id=iid,
+                state=haproxy.target_state(stats.get(iid), bool(t["draining"])),
+                port=tg.port,
+            )
+            for iid, t in sorted(targets.items())
+        ]
+
+    def forget_instance(self, instance_id: str) -> None:
+        """Remove a gone instance from every target group at once (nothing left to drain)."""
+        for name, record in self.state.target_groups.items():
+            if record["targets"].pop(instance_id, None) is not None and self.lb.running():
+                self.lb.delete_server(name, instance_id)
+
+    def targets_of(self, instance_id: str) -> list[str]:
+        return [n for n, r in self.state.target_groups.items() if instance_id in r["targets"]]

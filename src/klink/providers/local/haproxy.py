@@ -1,0 +1,211 @@
+"""The local load balancer: one HAProxy process, its config rendered from the daemon's state.
+
+A target group is a frontend on ``127.0.0.1:<frontend_port>`` and a backend with HTTP health
+checks on its health path. The master config is rendered from the target groups and their
+registered servers; adding a target group reloads HAProxy seamlessly (``-sf`` with the
+listening sockets passed over ``-x``, the servers' health kept through ``server-state-file``).
+Registration never reloads: servers are added, drained and deleted through the runtime API on
+the admin socket (``add server``, ``enable health``, ``enable server``, ``set server … state
+drain``, ``del server``). Target health is read from ``show stat`` and mapped to ELBv2 states.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import socket
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from klink.errors import ProviderError
+from klink.providers.local import processes
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    frontend_port: int
+    port: int
+    health_path: str
+    interval_ms: int
+    rise: int
+    fall: int
+    # instance id -> (address, draining)
+    servers: Mapping[str, tuple[str, bool]]
+
+
+def _ident(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def server_line(backend: Backend, address: str) -> str:
+    return (
+        f"{address}:{backend.port} check inter {backend.interval_ms}"
+        f" rise {backend.rise} fall {backend.fall}"
+    )
+
+
+def render(backends: Iterable[Backend], socket_path: Path, state_path: Path) -> str:
+    lines = [
+        "global",
+        f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
+        f"    server-state-file {state_path}",
+        "    maxconn 4096",
+        "",
+        "defaults",
+        "    mode http",
+        "    option http-keep-alive",
+        "    load-server-state-from-file global",
+        "    timeout connect 2s",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        "    timeout http-keep-alive 10s",
+        "    retries 2",
+        "    option redispatch",
+        "",
+    ]
+    for backend in sorted(backends, key=lambda b: b.name):
+        name = _ident(backend.name)
+        lines += [
+            f"frontend fe_{name}",
+            f"    bind 127.0.0.1:{backend.frontend_port}",
+            f"    default_backend {name}",
+            "",
+            f"backend {name}",
+            "    balance roundrobin",
+            f"    option httpchk GET {backend.health_path}",
+            "    http-check expect status 200",
+        ]
+        for instance_id, (address, draining) in sorted(backend.servers.items()):
+            state = " weight 0" if draining else ""
+            lines.append(f"    server {instance_id} {server_line(backend, address)}{state}")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+class HAProxy:
+    """One HAProxy process under ``folder`` (config, pid file, admin socket, state file)."""
+
+    def __init__(self, folder: Path, binary: str = "haproxy") -> None:
+        self.folder = folder
+        self.binary = binary
+        self.config_path = folder / "haproxy.cfg"
+        self.pid_path = folder / "haproxy.pid"
+        self.socket_path = folder / "admin.sock"
+        self.state_path = folder / "servers.state"
+
+    # Process ------------------------------------------------------------------------------
+    def pid(self) -> tuple[int, int] | None:
+        try:
+            pid_text, _, start_text = self.pid_path.read_text().partition(" ")
+            pid, started = int(pid_text), int(start_text)
+        except (FileNotFoundError, ValueError):
+            return None
+        return (pid, started) if processes.alive(pid, started) else None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def apply(self, backends: Iterable[Backend]) -> None:
+        """Write the config and start HAProxy, or reload it gracefully when it runs."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        text = render(backends, self.socket_path, self.state_path)
+        current = self.pid()
+        if current is not None and self.config_path.exists():
+            if self.config_path.read_text() == text:
+                return
+            self._save_state()
+        temp = self.config_path.with_suffix(".new")
+        temp.write_text(text)
+        check = subprocess.run(
+            [self.binary, "-c", "-q", "-f", str(temp)], capture_output=True, text=True, check=False
+        )
+        if check.returncode != 0:
+            raise ProviderError(f"haproxy rejected its config: {check.stderr.strip()[-500:]}")
+        temp.replace(self.config_path)
+        argv = [self.binary, "-D", "-f", str(self.config_path), "-p", str(self.folder / "raw.pid")]
+        if current is not None:
+            argv += ["-x", str(self.socket_path), "-sf", str(current[0])]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ProviderError(f"haproxy failed to start: {result.stderr.strip()[-500:]}")
+        pid = int((self.folder / "raw.pid").read_text().split()[0])
+        started = processes.start_time(pid)
+        self.pid_path.write_text(f"{pid} {started}\n")
+
+    def stop(self) -> None:
+        current = self.pid()
+        if current is not None:
+            processes.stop(*current, grace=5.0)
+        self.pid_path.unlink(missing_ok=True)
+
+    # Runtime API ---------------------------------------------------------------------------
+    def command(self, line: str) -> str:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5.0)
+                sock.connect(str(self.socket_path))
+                sock.sendall(line.encode() + b"\n")
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+        except OSError as exc:
+            raise ProviderError(f"haproxy runtime API: {exc}") from None
+        return b"".join(chunks).decode(errors="replace")
+
+    def _save_state(self) -> None:
+        with contextlib.suppress(ProviderError):
+            self.state_path.write_text(self.command("show servers state"))
+
+    def add_server(self, backend: Backend, instance_id: str, address: str) -> None:
+        be = _ident(backend.name)
+        out = self.command(f"add server {be}/{instance_id} {server_line(backend, address)}")
+        if "New server registered" not in out and "Already exists" not in out:
+            raise ProviderError(f"haproxy add server {instance_id}: {out.strip()}")
+        self.command(f"enable health {be}/{instance_id}")
+        self.command(f"enable server {be}/{instance_id}")
+
+    def drain_server(self, backend_name: str, instance_id: str) -> None:
+        self.command(f"set server {_ident(backend_name)}/{instance_id} state drain")
+
+    def delete_server(self, backend_name: str, instance_id: str) -> None:
+        be = _ident(backend_name)
+        self.command(f"set server {be}/{instance_id} state maint")
+        self.command(f"shutdown sessions server {be}/{instance_id}")
+        out = self.command(f"del server {be}/{instance_id}")
+        if "Server deleted" not in out and "No such server" not in out:
+            raise ProviderError(f"haproxy del server {instance_id}: {out.strip()}")
+
+    def stats(self) -> dict[tuple[str, str], dict[str, str]]:
+        """``show stat`` rows of servers by (backend, server)."""
+        text = self.command("show stat").lstrip("# ")
+        rows: dict[tuple[str, str], dict[str, str]] = {}
+        for row in csv.DictReader(io.StringIO(text)):
+            if row.get("svname") in ("FRONTEND", "BACKEND", None):
+                continue
+            rows[(row["pxname"], row["svname"])] = row
+        return rows
+
+    def server_stats(self, backend_name: str) -> dict[str, dict[str, str]]:
+        be = _ident(backend_name)
+        return {sv: row for (px, sv), row in self.stats().items() if px == be}
+
+
+def target_state(row: Mapping[str, str] | None, draining: bool) -> str:
+    """ELBv2 target state of one HAProxy server row."""
+    if draining:
+        return "draining"
+    if row is None:
+        return "initial"
+    status = row.get("status", "")
+    check = row.get("check_status", "")
+    if status.startswith("MAINT") or check in ("", "INI") or check.startswith("* INI"):
+        return "initial"
+    if status.startswith("UP") or status == "NOLB":
+        return "healthy"
+    if status.startswith("DOWN") and row.get("lastchg") and check.startswith("L7OK"):
+        return "initial"
+    return "unhealthy"
