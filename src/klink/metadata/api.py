@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from klink.auth.tokens import Principal
+from klink.config.appcreated import create_config_repos
 from klink.errors import InvalidInput
 from klink.metadata.store import MetadataStore, Record
 from klink.service import Runtime, admin, make_service, reader, runtime_of
@@ -23,6 +24,7 @@ from klink.service import Runtime, admin, make_service, reader, runtime_of
 # Hooks run after an application is created: (runtime, record, actor). The config service
 # registers one that creates the application's config repositories.
 APP_CREATED_HOOKS: list[Callable[[Runtime, Record], None]] = []
+APP_CREATED_HOOKS.append(create_config_repos)
 
 
 class RecordBody(BaseModel):
