@@ -1,0 +1,1 @@
+"""Build: versioned artifacts from source (``klink build``), kept in an artifact store."""
