@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 COMMAND_MODULES = (
     "klink.cli.server",
     "klink.cli.meta",
+    "klink.cli.local",
 )
 
 # name -> (module, one-line help), in the order `klink --help` lists them.
@@ -35,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "create-env": ("klink.cli.meta", "create an environment"),
     "prop": ("klink.cli.meta", "get, set or delete one metadata property"),
     "token": ("klink.cli.meta", "manage API tokens"),
+    "local-cloud": ("klink.cli.local", "run the local cloud (instances + HAProxy)"),
+    "stop": ("klink.cli.local", "stop the server, local cloud, instances and HAProxy"),
 }
 
 DESCRIPTION = "Immutable red-black deployments: build, bake, deploy, undo."
