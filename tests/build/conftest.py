@@ -115,4 +115,7 @@ def commit_files(repo: Path, files: dict[str, str], message: str) -> str:
 
 
 # A build that packs the checkout's app.txt into dist/artifact.tar.gz.
-PACK = "echo building $KLINK_APP $KLINK_VERSION; mkdir -p dist && tar -czf dist/artifact.tar.gz app.txt"
+PACK = (
+    "echo building $KLINK_APP $KLINK_VERSION; "
+    "mkdir -p dist && tar -czf dist/artifact.tar.gz app.txt"
+)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -111,10 +112,13 @@ async def put_artifact(
         raise Conflict(f"{app} version {version} exists; versions are never overwritten")
     stream = request.stream().__aiter__()
 
-    def chunks() -> Any:
+    async def next_chunk() -> bytes:
+        return await stream.__anext__()
+
+    def chunks() -> Iterator[bytes]:
         while True:
             try:
-                chunk = anyio.from_thread.run(stream.__anext__)
+                chunk: bytes = anyio.from_thread.run(next_chunk)
             except StopAsyncIteration:
                 return
             if chunk:

@@ -18,6 +18,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Hashable, Iterator
+from functools import partial
 from typing import Any
 
 from klink.errors import ExternalCommandError, KlinkError
@@ -71,7 +72,7 @@ class Job:
         sent = 0
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self.done or len(self.lines) > sent, timeout=poll)
+                self._cond.wait_for(partial(self._moved, sent), timeout=poll)
                 fresh = self.lines[sent:]
                 done = self.done
             sent += len(fresh)
@@ -83,6 +84,9 @@ class Job:
                 else:
                     yield {"result": self.result}
                 return
+
+    def _moved(self, sent: int) -> bool:
+        return self.done or len(self.lines) > sent
 
     def ndjson(self) -> Iterator[bytes]:
         for event in self.events():
