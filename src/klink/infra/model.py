@@ -386,3 +386,14 @@ def _resolve(
         listeners=listeners,
         roles=roles,
     )
+
+
+def config_problems(data: Any, provider: str) -> list[Any]:
+    """The config service's validator (``config/files.py``): the file alone, at push time.
+
+    References to the environment's values and name ownership are checked when planning,
+    where the app and the environment record are known.
+    """
+    from klink.config.params import Problem as ConfigProblem
+
+    return [ConfigProblem(p.field, p.message) for p in definition_problems(data)]
