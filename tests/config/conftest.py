@@ -99,10 +99,10 @@ class ConfigWorld:
     def url(self, app: str, env: str) -> str:
         return f"{self.server.url}/config/git/{app}-{env}.git"
 
-    def git(self, token: str | None = "admin") -> Git:
+    def git(self, token: str | None = "admin") -> Git:  # noqa: S107 - a marker, not a secret
         return Git(self.server.token if token == "admin" else token)
 
 
 @pytest.fixture
 def world(live_server: LiveServer) -> Iterator[ConfigWorld]:
-    yield ConfigWorld(live_server)
+    return ConfigWorld(live_server)
