@@ -12,8 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from klink.service.runtime import Runtime
-from tests.conftest import free_port
 from tests.config.conftest import ConfigWorld, git_env
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 BASE = "/config/repos/search/poke"
@@ -50,14 +50,13 @@ def _add_history(repo: Path, count: int) -> list[str]:
         check=True,
         env=git_env(),
     )
-    listed = subprocess.run(
+    return subprocess.run(
         ["git", f"--git-dir={repo}", "rev-list", "main"],
         capture_output=True,
         text=True,
         check=True,
         env=git_env(),
     ).stdout.split()
-    return listed
 
 
 def test_commits_paginate_over_the_whole_history(world: ConfigWorld) -> None:
