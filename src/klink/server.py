@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SERVICES: dict[str, str] = {
     "auth": "klink.auth.api:create_app",
     "metadata": "klink.metadata.api:create_app",
+    "deploy": "klink.deploy.api:create_app",
     "build": "klink.build.api:create_app",
     "config": "klink.config.api:create_app",
 }

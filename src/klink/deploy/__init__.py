@@ -1,0 +1,1 @@
+"""The deployment orchestrator: resumable red-black deployments as persisted plans of actions."""

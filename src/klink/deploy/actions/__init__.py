@@ -1,0 +1,1 @@
+"""Actions by concern; ``REGISTRY`` maps an action name to its function (see ``registry.py``)."""

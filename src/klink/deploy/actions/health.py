@@ -1,0 +1,92 @@
+"""Health gates: instances healthy, then target groups healthy. Waiting, never blocking.
+
+Where the provider's instances are reachable (``http_probes``: the local provider, on
+loopback addresses) an instance is healthy when ``GET http://{ip}:{service.port}
+{healthcheck.path}`` answers 200; elsewhere (AWS) health is read from the API only: the group's
+instance health and the target groups' target health. Nothing ever probes a non-loopback
+address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from klink.config import params as config_params
+from klink.deploy.actions.common import find_group, required_healthy, wait
+from klink.deploy.actions.registry import action
+from klink.deploy.context import Context
+from klink.deploy.model import Done, Failed, Outcome
+from klink.providers.base import IN_SERVICE
+
+
+def service_port(ctx: Context) -> int:
+    return config_params.service_port(ctx.facts.get("properties") or {})
+
+
+def health_path(ctx: Context) -> str:
+    return config_params.healthcheck_path(ctx.facts.get("properties") or {})
+
+
+def probe_url(ip: str, port: int, path: str) -> str | None:
+    """The health URL of an instance, or None when its address is not loopback."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if not address.is_loopback:
+        return None
+    host = f"[{ip}]" if address.version == 6 else ip
+    return f"http://{host}:{port}{path}"
+
+
+@action("wait_instances_healthy")
+def wait_instances_healthy(ctx: Context) -> Outcome:
+    target = ctx.target
+    assert target is not None
+    group = find_group(ctx, target)
+    if group is None:
+        return Failed(f"group {target.name} is missing")
+    in_service = [i for i in group.instances if i.lifecycle_state == IN_SERVICE]
+    needed = required_healthy(target)
+    if ctx.provider().http_probes:
+        port, path = service_port(ctx), health_path(ctx)
+        healthy = 0
+        for instance in in_service:
+            url = probe_url(instance.private_ip or "", port, path)
+            if url is None:
+                return Failed(f"instance {instance.id} has no loopback address to probe")
+            if ctx.services.probe(url):
+                healthy += 1
+    else:
+        healthy = sum(1 for i in in_service if i.health.lower() == "healthy")
+    if healthy >= needed:
+        return Done(f"{healthy} instances healthy (at least {needed} needed)")
+    limit = ctx.params().instance_healthy_attempts
+    return wait(ctx, limit, f"{healthy}/{needed} instances healthy on {path_of(ctx)}")
+
+
+def path_of(ctx: Context) -> str:
+    return f"port {service_port(ctx)} {health_path(ctx)}"
+
+
+@action("wait_target_groups_healthy")
+def wait_target_groups_healthy(ctx: Context) -> Outcome:
+    target = ctx.target
+    assert target is not None
+    if not target.target_groups:
+        return Done("no target groups")
+    group = find_group(ctx, target)
+    if group is None:
+        return Failed(f"group {target.name} is missing")
+    ids = {i.id for i in group.instances if i.lifecycle_state == IN_SERVICE}
+    provider = ctx.provider()
+    waiting: list[str] = []
+    for name in target.target_groups:
+        states = {t.instance_id: t.state for t in provider.target_health(name)}
+        healthy = sum(1 for i in ids if states.get(i) == "healthy")
+        if healthy < len(ids) or healthy < required_healthy(target):
+            waiting.append(f"{name} {healthy}/{len(ids)}")
+    if not waiting:
+        return Done(f"{len(ids)} instances healthy in {', '.join(target.target_groups)}")
+    limit = ctx.params().load_balancer_healthy_attempts
+    return wait(ctx, limit, "target groups not healthy: " + "; ".join(waiting))

@@ -1,0 +1,83 @@
+"""Read-side helpers of the deploy API: images, boxes and statistics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from klink.deploy.actions.discover import current_group
+from klink.deploy.context import Services
+from klink.providers.base import Provider
+
+
+def provider(services: Services, env: str) -> Provider:
+    record = services.metadata.environment(env)
+    return services.provider_for(env, dict(record.get("metadata") or {}))
+
+
+def images(services: Services, app: str, env: str) -> list[dict[str, Any]]:
+    found = provider(services, env).list_images(app)
+    return [
+        {
+            "id": i.id,
+            "name": i.name,
+            "state": i.state,
+            "version": i.version,
+            "createdAt": i.created_at.isoformat() if i.created_at else None,
+            "embargoed": env in i.embargo,
+        }
+        for i in found
+    ]
+
+
+def boxes(services: Services, app: str, env: str) -> dict[str, Any]:
+    p = provider(services, env)
+    group = current_group(p, app, env)
+    if group is None:
+        return {"group": None, "boxes": []}
+    health: dict[str, str] = {}
+    for name in group.target_groups:
+        for target in p.target_health(name):
+            health[target.instance_id] = target.state
+    return {
+        "group": group.name,
+        "boxes": [
+            {
+                "id": i.id,
+                "address": i.private_ip,
+                "image": i.image_id,
+                "state": i.lifecycle_state,
+                "health": health.get(i.id, i.health),
+            }
+            for i in group.instances
+        ],
+    }
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index], 3)
+
+
+def stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    durations = [
+        (r["finished_at"] - r["created_at"]).total_seconds()
+        for r in rows
+        if r["status"] == "completed" and r["finished_at"] is not None
+    ]
+    outcome = Counter("undone" if r["undo"] else r["status"] for r in rows)
+    return {
+        "total": len(rows),
+        "byApp": dict(Counter(r["app"] for r in rows)),
+        "byEnv": dict(Counter(r["env"] for r in rows)),
+        "byUser": dict(Counter(r["user"] for r in rows)),
+        "byOutcome": dict(outcome),
+        "durationSeconds": {
+            "p50": _percentile(durations, 0.5),
+            "p90": _percentile(durations, 0.9),
+            "p99": _percentile(durations, 0.99),
+        },
+    }

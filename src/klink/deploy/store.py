@@ -1,0 +1,448 @@
+"""Deployment storage: records, tasks, logs, the app+env slot, the global lock and leases.
+
+Everything the engine writes after an action happens in one transaction (``persist``), guarded
+by the lease: a holder that lost its lease writes nothing. Claiming is an ``UPDATE … WHERE
+lease_expires < now`` whose row count says who won, so exactly one engine gets a deployment
+whatever the database. One deployment per app+env is the ``deploy_slots`` primary key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from klink import store
+from klink.deploy.model import ACTIVE, FINAL, Deployment, Step
+from klink.deploy.tables import deploy_lock, deploy_logs, deploy_slots, deploy_tasks, deployments
+from klink.errors import Conflict, Locked, NotFound
+
+GLOBAL = "global"
+
+
+@dataclass
+class TaskUpdate:
+    seq: int
+    action: str
+    phase: str
+    attempts: int
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    message: str | None
+
+
+def _to_deployment(row: RowMapping) -> Deployment:
+    return Deployment(
+        id=row["id"],
+        app=row["app"],
+        env=row["env"],
+        image=row["image"],
+        commit=row["commit"],
+        user=row["user"],
+        message=row["message"],
+        kind=row["kind"],
+        status=row["status"],
+        phase=row["phase"],
+        undo=bool(row["undo"]),
+        config_commit=row["config_commit"],
+        previous_state=row["previous_state"],
+        new_state=row["new_state"],
+        facts=dict(row["facts"] or {}),
+        plan=[Step.from_json(s) for s in row["plan"]],
+        cursor=row["cursor"],
+        error=row["error"],
+        control=row["control"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _values(d: Deployment) -> dict[str, Any]:
+    return {
+        "image": d.image,
+        "commit": d.commit,
+        "config_commit": d.config_commit,
+        "status": d.status,
+        "phase": d.phase,
+        "undo": d.undo,
+        "previous_state": d.previous_state,
+        "new_state": d.new_state,
+        "facts": d.facts,
+        "plan": [s.to_json() for s in d.plan],
+        "cursor": d.cursor,
+        "error": d.error,
+        "control": d.control,
+        "finished_at": d.finished_at,
+    }
+
+
+class DeploymentStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # Creation, lock and slots ----------------------------------------------------------
+    def check_unlocked(self, conn: Connection) -> None:
+        row = conn.execute(sa.select(deploy_lock).where(deploy_lock.c.name == GLOBAL)).first()
+        if row is not None:
+            raise Locked(f"Klink is locked by {row.actor}: {row.message}")
+
+    def create(self, d: Deployment, now: datetime) -> None:
+        """Insert ``d`` and take its app+env slot; Conflict when one is in progress."""
+        with store.write(self.engine) as conn:
+            self.check_unlocked(conn)
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        deploy_slots.insert().values(
+                            app=d.app, env=d.env, deployment_id=d.id, since=now
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                holder = conn.execute(
+                    sa.select(deploy_slots.c.deployment_id).where(
+                        deploy_slots.c.app == d.app, deploy_slots.c.env == d.env
+                    )
+                ).scalar()
+                raise Conflict(
+                    f"deployment {holder} of {d.app}/{d.env} is in progress; "
+                    "wait for it, undo it, or unlock it",
+                    field="app",
+                ) from None
+            conn.execute(
+                deployments.insert().values(
+                    id=d.id,
+                    app=d.app,
+                    env=d.env,
+                    kind=d.kind,
+                    user=d.user,
+                    message=d.message,
+                    created_at=now,
+                    updated_at=now,
+                    not_before=now,
+                    **_values(d),
+                )
+            )
+            self._log(conn, d.id, now, [f"{d.kind} requested by {d.user}: {d.message}"])
+
+    def set_lock(self, message: str, actor: str, now: datetime) -> None:
+        with store.write(self.engine) as conn:
+            conn.execute(deploy_lock.delete().where(deploy_lock.c.name == GLOBAL))
+            conn.execute(
+                deploy_lock.insert().values(name=GLOBAL, message=message, actor=actor, at=now)
+            )
+
+    def clear_lock(self) -> bool:
+        with store.write(self.engine) as conn:
+            return (
+                conn.execute(deploy_lock.delete().where(deploy_lock.c.name == GLOBAL)).rowcount > 0
+            )
+
+    def lock(self) -> dict[str, Any] | None:
+        with store.read(self.engine) as conn:
+            row = conn.execute(sa.select(deploy_lock).where(deploy_lock.c.name == GLOBAL)).first()
+        if row is None:
+            return None
+        return {"message": row.message, "actor": row.actor, "at": row.at.isoformat()}
+
+    def release_slot(self, conn: Connection, d: Deployment) -> None:
+        conn.execute(
+            deploy_slots.delete().where(
+                deploy_slots.c.app == d.app,
+                deploy_slots.c.env == d.env,
+                deploy_slots.c.deployment_id == d.id,
+            )
+        )
+
+    def slot_holder(self, app: str, env: str) -> str | None:
+        with store.read(self.engine) as conn:
+            value = conn.execute(
+                sa.select(deploy_slots.c.deployment_id).where(
+                    deploy_slots.c.app == app, deploy_slots.c.env == env
+                )
+            ).scalar()
+        return None if value is None else str(value)
+
+    def unlock_slot(self, app: str, env: str) -> str | None:
+        with store.write(self.engine) as conn:
+            holder = conn.execute(
+                sa.select(deploy_slots.c.deployment_id).where(
+                    deploy_slots.c.app == app, deploy_slots.c.env == env
+                )
+            ).scalar()
+            conn.execute(
+                deploy_slots.delete().where(deploy_slots.c.app == app, deploy_slots.c.env == env)
+            )
+        return None if holder is None else str(holder)
+
+    # Reading ---------------------------------------------------------------------------
+    def get(self, deployment_id: str, conn: Connection | None = None) -> Deployment:
+        query = sa.select(deployments).where(deployments.c.id == deployment_id)
+        if conn is not None:
+            row = conn.execute(query).mappings().first()
+        else:
+            with store.read(self.engine) as c:
+                row = c.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"deployment {deployment_id!r} does not exist", field="id")
+        return _to_deployment(row)
+
+    def task_attempts(self, deployment_id: str, seq: int) -> tuple[int, datetime | None]:
+        with store.read(self.engine) as conn:
+            row = conn.execute(
+                sa.select(deploy_tasks.c.attempts, deploy_tasks.c.started_at).where(
+                    deploy_tasks.c.deployment_id == deployment_id, deploy_tasks.c.seq == seq
+                )
+            ).first()
+        return (0, None) if row is None else (int(row.attempts), row.started_at)
+
+    def list(
+        self,
+        *,
+        app: str | None = None,
+        env: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Deployment]:
+        query = sa.select(deployments)
+        if app:
+            query = query.where(deployments.c.app == app)
+        if env:
+            query = query.where(deployments.c.env == env)
+        if status:
+            query = query.where(deployments.c.status == status)
+        if since is not None:
+            query = query.where(deployments.c.created_at >= since)
+        query = query.order_by(deployments.c.created_at.desc(), deployments.c.id.desc())
+        with store.read(self.engine) as conn:
+            rows = conn.execute(query.limit(limit)).mappings().all()
+        return [_to_deployment(r) for r in rows]
+
+    def last_completed(self, app: str, env: str) -> Deployment | None:
+        query = (
+            sa.select(deployments)
+            .where(
+                deployments.c.app == app,
+                deployments.c.env == env,
+                deployments.c.status == "completed",
+                deployments.c.undo.is_(False),
+            )
+            .order_by(deployments.c.finished_at.desc())
+            .limit(1)
+        )
+        with store.read(self.engine) as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _to_deployment(row)
+
+    def in_progress(self) -> list[Deployment]:
+        query = sa.select(deployments).join(
+            deploy_slots, deploy_slots.c.deployment_id == deployments.c.id
+        )
+        with store.read(self.engine) as conn:
+            rows = conn.execute(query.order_by(deployments.c.created_at)).mappings().all()
+        return [_to_deployment(r) for r in rows]
+
+    def tasks(self, deployment_id: str) -> list[dict[str, Any]]:
+        with store.read(self.engine) as conn:
+            rows = conn.execute(
+                sa.select(deploy_tasks)
+                .where(deploy_tasks.c.deployment_id == deployment_id)
+                .order_by(deploy_tasks.c.seq)
+            ).mappings()
+            return [
+                {
+                    "seq": r["seq"],
+                    "action": r["action"],
+                    "phase": r["phase"],
+                    "attempts": r["attempts"],
+                    "status": r["status"],
+                    "startedAt": r["started_at"].isoformat() if r["started_at"] else None,
+                    "endedAt": r["ended_at"].isoformat() if r["ended_at"] else None,
+                    "message": r["message"],
+                }
+                for r in rows
+            ]
+
+    def logs(self, deployment_id: str, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        with store.read(self.engine) as conn:
+            rows = conn.execute(
+                sa.select(deploy_logs)
+                .where(deploy_logs.c.deployment_id == deployment_id, deploy_logs.c.id > since)
+                .order_by(deploy_logs.c.id)
+                .limit(limit)
+            ).mappings()
+            return [
+                {"id": r["id"], "at": r["at"].isoformat(), "message": r["message"]} for r in rows
+            ]
+
+    # The engine's side ------------------------------------------------------------------
+    def claim(self, holder: str, now: datetime, lease_seconds: float) -> str | None:
+        """Take the lease of one due deployment; None when nothing is due."""
+        free = sa.or_(deployments.c.lease_expires.is_(None), deployments.c.lease_expires < now)
+        due = sa.or_(deployments.c.not_before.is_(None), deployments.c.not_before <= now)
+        with store.write(self.engine) as conn:
+            candidates = conn.execute(
+                sa.select(deployments.c.id)
+                .where(deployments.c.status.in_(ACTIVE), free, due)
+                .order_by(deployments.c.not_before)
+                .limit(5)
+            ).scalars()
+            for candidate in list(candidates):
+                won = conn.execute(
+                    deployments.update()
+                    .where(deployments.c.id == candidate, free, deployments.c.status.in_(ACTIVE))
+                    .values(
+                        lease_holder=holder,
+                        lease_expires=now + timedelta(seconds=lease_seconds),
+                    )
+                ).rowcount
+                if won == 1:
+                    return str(candidate)
+        return None
+
+    def next_due(self) -> datetime | None:
+        with store.read(self.engine) as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(deployments.c.not_before)).where(
+                    deployments.c.status.in_(ACTIVE)
+                )
+            ).scalar()
+        if value is None:
+            return None
+        return store.UtcDateTime().process_result_value(value, conn.dialect)
+
+    def persist(
+        self,
+        d: Deployment,
+        *,
+        holder: str,
+        now: datetime,
+        lease_seconds: float,
+        task: TaskUpdate | None,
+        logs: Sequence[str],
+        not_before: datetime | None,
+        release: bool,
+        apply_control: Callable[[Deployment, str], list[str]],
+    ) -> bool | None:
+        """Write ``d`` after an action, in one transaction, if ``holder`` still holds it.
+
+        A control a human requested meanwhile ("pause", "cancel") is applied to ``d`` by
+        ``apply_control`` in the same transaction, which then releases the lease. Returns
+        whether the lease is still held, or None when it was lost (nothing written).
+        """
+        with store.write(self.engine) as conn:
+            control = conn.execute(
+                sa.select(deployments.c.control).where(
+                    deployments.c.id == d.id, deployments.c.lease_holder == holder
+                )
+            ).first()
+            if control is None:
+                return None
+            lines = list(logs)
+            if control[0]:
+                lines += apply_control(d, control[0])
+                d.control = None
+                release = True
+            values = _values(d)
+            conn.execute(
+                deployments.update()
+                .where(deployments.c.id == d.id)
+                .values(
+                    **values,
+                    updated_at=now,
+                    not_before=not_before,
+                    lease_holder=None if release else holder,
+                    lease_expires=None if release else now + timedelta(seconds=lease_seconds),
+                )
+            )
+            if task is not None:
+                self._task(conn, d.id, task)
+            self._log(conn, d.id, now, lines)
+            if d.status in FINAL:
+                self.release_slot(conn, d)
+            return not release
+
+    def _task(self, conn: Connection, deployment_id: str, task: TaskUpdate) -> None:
+        values = {
+            "action": task.action,
+            "phase": task.phase,
+            "attempts": task.attempts,
+            "status": task.status,
+            "started_at": task.started_at,
+            "ended_at": task.ended_at,
+            "message": task.message,
+        }
+        updated = conn.execute(
+            deploy_tasks.update()
+            .where(deploy_tasks.c.deployment_id == deployment_id, deploy_tasks.c.seq == task.seq)
+            .values(**values)
+        ).rowcount
+        if not updated:
+            conn.execute(
+                deploy_tasks.insert().values(deployment_id=deployment_id, seq=task.seq, **values)
+            )
+
+    def _log(
+        self, conn: Connection, deployment_id: str, now: datetime, lines: Sequence[str]
+    ) -> None:
+        if lines:
+            conn.execute(
+                deploy_logs.insert(),
+                [{"deployment_id": deployment_id, "at": now, "message": m} for m in lines],
+            )
+
+    # Human controls ---------------------------------------------------------------------
+    def control(
+        self,
+        deployment_id: str,
+        change: Any,
+        now: datetime,
+    ) -> Deployment:
+        """Apply ``change(conn, deployment, leased) -> list of log lines`` in one transaction.
+
+        ``leased`` says whether an engine holds the deployment right now (running an action);
+        ``change`` mutates the deployment, which is then written back (lease untouched).
+        """
+        with store.write(self.engine) as conn:
+            self.check_unlocked(conn)
+            row = conn.execute(
+                sa.select(deployments.c.lease_expires).where(deployments.c.id == deployment_id)
+            ).first()
+            d = self.get(deployment_id, conn)
+            leased = row is not None and row[0] is not None and row[0] >= now
+            lines, due = change(conn, d, leased)
+            conn.execute(
+                deployments.update()
+                .where(deployments.c.id == deployment_id)
+                .values(**_values(d), updated_at=now, **({"not_before": now} if due else {}))
+            )
+            self._log(conn, d.id, now, lines)
+            if d.status in FINAL:
+                self.release_slot(conn, d)
+            return d
+
+    def reset_task(self, conn: Connection, deployment_id: str, seq: int) -> None:
+        conn.execute(
+            deploy_tasks.update()
+            .where(deploy_tasks.c.deployment_id == deployment_id, deploy_tasks.c.seq == seq)
+            .values(attempts=0, status="pending", started_at=None, ended_at=None)
+        )
+
+    def stats(self) -> list[dict[str, Any]]:
+        query = sa.select(
+            deployments.c.app,
+            deployments.c.env,
+            deployments.c.user,
+            deployments.c.status,
+            deployments.c.undo,
+            deployments.c.created_at,
+            deployments.c.finished_at,
+        )
+        with store.read(self.engine) as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]

@@ -1,0 +1,85 @@
+"""Webhook notifiers: a generic JSON webhook and a Slack-compatible incoming webhook.
+
+A room is a URL. ``https://…`` (or ``http://…``) receives Klink's generic JSON event
+(``{"text", "room", "event": {...}}``); ``slack+https://…`` receives a Slack incoming-webhook
+body (``{"text"}``). ``Dispatcher`` sends to each room with a short timeout and returns the
+problems instead of raising: a notification never fails a deployment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+Post = Callable[[str, dict[str, Any]], int]
+
+
+class RoomNotifier(Protocol):
+    def send_one(self, url: str, room: str, text: str, event: Mapping[str, Any]) -> None: ...
+
+
+def http_post(timeout: float) -> Post:
+    def post(url: str, body: dict[str, Any]) -> int:
+        import httpx
+
+        response = httpx.post(url, json=body, timeout=timeout)
+        return response.status_code
+
+    return post
+
+
+class WebhookNotifier:
+    """Generic JSON webhook: the whole event, for any receiver."""
+
+    def __init__(self, post: Post) -> None:
+        self.post = post
+
+    def send_one(self, url: str, room: str, text: str, event: Mapping[str, Any]) -> None:
+        status = self.post(url, {"text": text, "room": room, "event": dict(event)})
+        if status >= 300:
+            raise RuntimeError(f"HTTP {status}")
+
+
+class SlackNotifier:
+    """Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat accept this body)."""
+
+    def __init__(self, post: Post) -> None:
+        self.post = post
+
+    def send_one(self, url: str, room: str, text: str, event: Mapping[str, Any]) -> None:
+        status = self.post(url, {"text": text})
+        if status >= 300:
+            raise RuntimeError(f"HTTP {status}")
+
+
+class Dispatcher:
+    """Sends to rooms by their scheme; never raises."""
+
+    def __init__(self, post: Post | None = None, timeout: float = 5.0) -> None:
+        post = post or http_post(timeout)
+        self.webhook = WebhookNotifier(post)
+        self.slack = SlackNotifier(post)
+
+    def send(self, rooms: list[str], message: str, event: Mapping[str, Any]) -> list[str]:
+        problems: list[str] = []
+        for room in rooms:
+            try:
+                if room.startswith("slack+http"):
+                    self.slack.send_one(room.removeprefix("slack+"), room, message, event)
+                elif room.startswith(("http://", "https://")):
+                    self.webhook.send_one(room, room, message, event)
+                else:
+                    raise ValueError("a room must be an http(s):// or slack+https:// URL")
+            except Exception as exc:
+                log.warning("notification to %s failed: %s", _safe(room), exc)
+                problems.append(f"{_safe(room)}: {exc}")
+        return problems
+
+
+def _safe(room: str) -> str:
+    """A room URL without its path (incoming-webhook paths are secrets)."""
+    scheme, _, rest = room.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/…"

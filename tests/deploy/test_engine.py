@@ -1,0 +1,34 @@
+"""The engine on FakeProvider: a whole red-black deployment through the real API and store."""
+
+from __future__ import annotations
+
+from klink.deploy import plan as planner
+from tests.deploy.conftest import FAST_PARAMS, World
+
+
+def test_first_then_second_deployment(world: World) -> None:
+    world.app()
+    world.config(params=FAST_PARAMS, props={"service.port": 8080, "x.y": "z"})
+    world.fake.add_image("img-000000000001", "search", "1.0")
+    world.fake.add_image("img-000000000002", "search", "2.0")
+
+    first = world.deploy("img-000000000001")
+    world.engine().drain()
+    d1 = world.get(first)
+    assert d1["status"] == "completed", d1["error"]
+    assert world.groups() == ["search-prod-v000"]
+    assert d1["previousState"] is None
+
+    second = world.deploy("img-000000000002")
+    world.engine().drain()
+    d2 = world.get(second)
+    assert d2["status"] == "completed", d2["error"]
+    assert world.groups() == ["search-prod-v001"]
+    assert d2["previousState"]["name"] == "search-prod-v000"
+    assert d2["previousState"]["image_id"] == "img-000000000001"
+    names = [s["name"] for s in d2["plan"]]
+    assert names[: len(planner.PREPARATION)] == planner.names(planner.PREPARATION)
+    assert "delete_old_group" in names and 60 <= len(names) <= 80
+    registered = world.fake.state["registered"]["web"]
+    new_ids = {i.id for i in world.fake.describe_group("search-prod-v001").instances}
+    assert set(registered) == new_ids
