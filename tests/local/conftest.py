@@ -7,7 +7,9 @@ would) and its finalizer stops everything that home started: daemon, instances, 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -40,7 +42,7 @@ def make_image(home: Path, version: str, tmp: Path) -> base.Image:
     return ImageStore(home).create(
         staging,
         name=f"hello-{version}",
-        start_command="KLINK_VERSION=" + version + " exec python3 app/hello.py",
+        start_command=f"KLINK_VERSION={version} exec {shlex.quote(sys.executable)} app/hello.py",
         tags={base.TAG_APP: "hello", base.TAG_VERSION: version},
     )
 

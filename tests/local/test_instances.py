@@ -108,3 +108,23 @@ def _pid_of(home: Path, instance_id: str) -> int:
     state = json.loads((home / "local" / "state.json").read_text())
     pid: int = state["instances"][instance_id]["pid"]
     return pid
+
+
+def test_group_of_eight_starts_in_parallel(cloud: LocalProvider, hello_image: base.Image) -> None:
+    from klink.providers.local.timing import time_group_launch
+    from tests.conftest import free_port
+    from tests.local.conftest import user_data
+
+    port = free_port()
+    cloud.create_launch_template(
+        base.LaunchTemplateSpec(
+            name="lt", image_id=hello_image.id, instance_type="local", user_data=user_data(port)
+        )
+    )
+    one = time_group_launch(cloud, "hello-dev-v010", "lt", 1, port)
+    eight = time_group_launch(cloud, "hello-dev-v011", "lt", 8, port)
+    print(f"group of 1: {one:.2f}s, group of 8: {eight:.2f}s, ratio {eight / one:.1f}")
+    # Sequential launches would take about 8x; the figure itself is measured in bench/.
+    assert eight < 5 * one + 1.0
+    ips = {i.private_ip for i in cloud.describe_group("hello-dev-v011").instances}
+    assert len(ips) == 8
