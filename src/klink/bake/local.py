@@ -1,0 +1,216 @@
+"""The native baker of the local provider: the same two phases as on AWS, with file trees.
+
+Images live in the local provider's ``ImageStore`` (``KLINK_HOME/local/images``), which is plain
+files and needs no daemon.
+
+- **Base image**: a staging tree (empty, or hard-linked from a parent image) in which the base
+  steps run with ``sh -c`` (default: the ``etc/``, ``opt/``, ``var/`` folders and a marker
+  file ``etc/klink-base``); frozen into an image tagged ``klink:role=base``.
+- **Service image**: the newest base image's tree hard-linked into a staging folder (no data is
+  copied, which is what makes the phase fast), the artifact unpacked into ``opt/{app}/`` (fresh
+  files, never written through a link), the bake commands (``{{version}}`` substituted) run with
+  ``sh -ec`` with the staging tree as working directory and a throwaway ``HOME``/``TMPDIR``,
+  within the time limit; then the manifest is written and the tree renamed into place, frozen.
+
+Bake commands must replace files of the base rather than modify them in place: the staging
+tree shares the base's inodes (the image store's rule). A failed bake leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tarfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from klink.build import process
+from klink.errors import InvalidInput, NotFound
+from klink.names import image_name
+from klink.providers.base import (
+    TAG_APP,
+    TAG_ARTIFACT_SHA256,
+    TAG_BAKED_AT,
+    TAG_BASE_IMAGE,
+    TAG_EMBARGO,
+    TAG_MANAGED_BY,
+    TAG_ROLE,
+    TAG_VERSION,
+    Image,
+)
+from klink.providers.local.images import ImageStore, link_tree, remove_tree
+
+DEFAULT_BASE_STEPS = (
+    "mkdir -p etc opt var/log var/run tmp",
+    'printf "klink base image\\nbaked-at=%s\\n" "$KLINK_BAKED_AT" > etc/klink-base',
+)
+BASE_START_COMMAND = "true"  # base images are not launched; the store needs a command
+
+
+def stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class LocalBaker:
+    images: ImageStore
+    clock: Callable[[], datetime]
+    timeout: float
+
+    # Base images ---------------------------------------------------------------------------
+    def base_images(self) -> list[Image]:
+        return [i for i in self.images.list(klink_only=False) if i.tags.get(TAG_ROLE) == "base"]
+
+    def newest_base(self) -> Image:
+        bases = self.base_images()
+        if not bases:
+            raise NotFound(
+                "no base image for target local: bake one first (klink bake-base --target local)",
+                field="base_image",
+            )
+        return bases[0]
+
+    def bake_base(
+        self,
+        *,
+        steps: Sequence[str] = DEFAULT_BASE_STEPS,
+        parent: str | None = None,
+        log: Callable[[str], None],
+    ) -> Image:
+        at = self.clock()
+        staging = self._staging()
+        try:
+            if parent is not None:
+                link_tree(self.images.root(parent), staging)
+            else:
+                staging.mkdir(parents=True)
+            env = self._env(staging, {"KLINK_BAKED_AT": stamp(at)})
+            for step in steps:
+                log(f"$ {step}")
+                process.run(
+                    ["sh", "-ec", step],
+                    cwd=staging,
+                    env=env,
+                    timeout=self.timeout,
+                    on_line=log,
+                    what="a base step",
+                )
+            self._drop_scratch(staging)
+            image = self.images.create(
+                staging,
+                name=f"base-{at:%Y%m%d%H%M%S}",
+                start_command=BASE_START_COMMAND,
+                tags={TAG_ROLE: "base", TAG_BAKED_AT: stamp(at), TAG_MANAGED_BY: "klink"},
+                parent=parent,
+                move=True,
+                clock=lambda: at,
+            )
+        finally:
+            remove_tree(staging)
+        log(f"base image {image.id} ({image.name})")
+        return image
+
+    # Service images ------------------------------------------------------------------------
+    def bake_service(
+        self,
+        *,
+        app: str,
+        version: str,
+        artifact: Path,
+        sha256: str,
+        bake_commands: Sequence[str],
+        start_command: str,
+        health_path: str = "/healthcheck",
+        embargo: Sequence[str] = (),
+        log: Callable[[str], None],
+    ) -> Image:
+        if not start_command.strip():
+            raise InvalidInput(
+                f"application {app} has no startCommand metadata; a local image needs one",
+                field="startCommand",
+            )
+        base = self.newest_base()
+        at = self.clock()
+        staging = self._staging()
+        try:
+            log(f"linking base image {base.id} ({base.name})")
+            link_tree(self.images.root(base.id), staging)
+            app_dir = staging / "opt" / app
+            # The linked tree shares the base's inodes: remove, never overwrite.
+            remove_tree(app_dir)
+            app_dir.mkdir(parents=True)
+            log(f"unpacking {artifact.name} into opt/{app}/")
+            _unpack(artifact, app_dir)
+            commands = [c.replace("{{version}}", version) for c in bake_commands]
+            if commands:
+                env = self._env(
+                    staging,
+                    {"KLINK_APP": app, "KLINK_VERSION": version, "KLINK_APP_DIR": f"opt/{app}"},
+                )
+                for command in commands:
+                    log(f"$ {command}")
+                process.run(
+                    ["sh", "-ec", "\n".join(commands)],
+                    cwd=staging,
+                    env=env,
+                    timeout=self.timeout,
+                    on_line=log,
+                    what="the bake commands",
+                )
+            self._drop_scratch(staging)
+            tags = {
+                TAG_APP: app,
+                TAG_VERSION: version,
+                TAG_ARTIFACT_SHA256: sha256,
+                TAG_BASE_IMAGE: base.id,
+                TAG_BAKED_AT: stamp(at),
+                TAG_MANAGED_BY: "klink",
+            }
+            if embargo:
+                tags[TAG_EMBARGO] = ",".join(embargo)
+            image = self.images.create(
+                staging,
+                name=image_name(app, version, at),
+                start_command=start_command,
+                tags=tags,
+                health_path=health_path,
+                parent=base.id,
+                move=True,
+                clock=lambda: at,
+            )
+        finally:
+            remove_tree(staging)
+        log(f"image {image.id} ({image.name})")
+        return image
+
+    # Helpers ------------------------------------------------------------------------------
+    def _staging(self) -> Path:
+        self.images.dir.mkdir(parents=True, exist_ok=True)
+        # Beside the images, so that the finished tree is renamed into place, not copied.
+        return self.images.dir / f".stage-{secrets.token_hex(6)}"
+
+    def _env(self, staging: Path, extra: Mapping[str, str]) -> dict[str, str]:
+        scratch = staging / ".klink-bake"
+        scratch.mkdir(exist_ok=True)
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(scratch),
+            "TMPDIR": str(scratch),
+            "LANG": "C.UTF-8",
+            "KLINK_ROOT": str(staging),
+            **extra,
+        }
+
+    def _drop_scratch(self, staging: Path) -> None:
+        remove_tree(staging / ".klink-bake")
+
+
+def _unpack(artifact: Path, dest: Path) -> None:
+    try:
+        with tarfile.open(artifact, mode="r:*") as tar:
+            # "data": no absolute paths, no "..", no links out of dest, no device files.
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise InvalidInput(f"the artifact is not a readable tar archive: {exc}") from None

@@ -1,0 +1,337 @@
+"""The bake service's work: service and base bakes per target, listing, deleting, cleanup.
+
+Every bake is a job (``klink.build.jobs``) keyed by what it makes: ``("bake", app, version,
+target)`` or ``("base", target)``. A second identical request joins the running job and gets
+its result (an ``embargo`` given by the joiner is not applied: the first request's is); bakes
+of different apps run side by side in their own threads. Artifacts come from the build service
+over HTTP (``BuildClient``), checksum verified; environments from the metadata service.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from klink.bake import cleanup
+from klink.bake.aws import AwsBaker
+from klink.bake.local import DEFAULT_BASE_STEPS, LocalBaker
+from klink.bake.targets import Target, choose, targets_of
+from klink.build.client import BuildClient
+from klink.build.jobs import Job, JobRegistry
+from klink.errors import Conflict, InvalidInput, KlinkError, NotFound
+from klink.metadata.client import MetadataClient
+from klink.names import check_name, check_version
+from klink.providers import build_provider
+from klink.providers.base import Image
+from klink.providers.local.images import ImageStore
+from klink.service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BakeService:
+    runtime: Runtime
+    jobs: JobRegistry = field(default_factory=JobRegistry)
+
+    @property
+    def work_root(self) -> Path:
+        return self.runtime.settings.home / "bake" / "work"
+
+    # Collaborators ------------------------------------------------------------------------
+    def metadata(self) -> MetadataClient:
+        return MetadataClient(self.runtime.http("metadata"))
+
+    def targets(self) -> dict[str, Target]:
+        return targets_of(self.metadata().environments())
+
+    def target(self, requested: str | None) -> Target:
+        return choose(requested, self.targets())
+
+    def local_baker(self) -> LocalBaker:
+        return LocalBaker(
+            images=ImageStore(self.runtime.settings.home),
+            clock=self.runtime.clock,
+            timeout=self.runtime.settings.bake_timeout_seconds,
+        )
+
+    def aws_baker(self, target: Target) -> AwsBaker:
+        return AwsBaker(
+            target=target,
+            settings=self.runtime.settings,
+            clock=self.runtime.clock,
+            timeout=self.runtime.settings.bake_timeout_seconds,
+        )
+
+    # Service bakes ------------------------------------------------------------------------
+    def prepare(
+        self, app: str, version: str, target_name: str | None, embargo: Sequence[str]
+    ) -> tuple[dict[str, Any], dict[str, Any], Target, list[str]]:
+        """Check everything a bake needs before it starts (4xx answers, nothing started)."""
+        check_name(app, "app")
+        check_version(version)
+        embargo = [check_name(e.strip(), "embargo") for e in embargo if e.strip()]
+        app_metadata: dict[str, Any] = self.metadata().application(app).get("metadata") or {}
+        commands = app_metadata.get("bakeCommands", [])
+        if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
+            raise InvalidInput("bakeCommands must be a list of strings", field="bakeCommands")
+        artifact = BuildClient(self.runtime.http("build")).artifact(app, version)
+        return app_metadata, artifact, self.target(target_name), embargo
+
+    def dry_run(
+        self, app: str, version: str, target_name: str | None, embargo: Sequence[str]
+    ) -> dict[str, Any]:
+        app_metadata, artifact, target, embargo = self.prepare(app, version, target_name, embargo)
+        commands = app_metadata.get("bakeCommands", [])
+        if target.provider == "local":
+            base = self.local_baker().newest_base()
+            plan = {
+                "base_image": base.id,
+                "unpack": f"opt/{app}/",
+                "bake_commands": [c.replace("{{version}}", version) for c in commands],
+                "start_command": app_metadata.get("startCommand"),
+                "health_path": _health_path(app_metadata),
+                "embargo": embargo,
+            }
+            return {"target": target.name, "plan": plan}
+        baker = self.aws_baker(target)
+        try:
+            template = baker.service_template(
+                app=app,
+                version=version,
+                artifact=self.work_root / "JOB" / artifact["filename"],
+                sha256=artifact["sha256"],
+                bake_commands=commands,
+                embargo=embargo,
+                at=self.runtime.clock(),
+            )
+        finally:
+            baker.close()
+        return {"target": target.name, "template": template}
+
+    def start_bake(
+        self, app: str, version: str, target_name: str | None, embargo: Sequence[str]
+    ) -> tuple[Job, bool]:
+        app_metadata, artifact, target, embargo = self.prepare(app, version, target_name, embargo)
+
+        def work(job: Job) -> dict[str, Any]:
+            folder = self.work_root / job.id
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                path = folder / artifact["filename"]
+                job.log(f"fetching {artifact['filename']} ({artifact['size']} bytes)")
+                sha256 = BuildClient(self.runtime.http("build")).download(app, version, path)
+                image = self._bake(target, app, version, path, sha256, app_metadata, embargo, job)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            return {
+                "image": image.id,
+                "name": image.name,
+                "target": target.name,
+                "app": app,
+                "version": version,
+                "tags": dict(image.tags),
+            }
+
+        return self.jobs.start(("bake", app, version, target.name), work)
+
+    def _bake(
+        self,
+        target: Target,
+        app: str,
+        version: str,
+        path: Path,
+        sha256: str,
+        app_metadata: dict[str, Any],
+        embargo: list[str],
+        job: Job,
+    ) -> Image:
+        commands = app_metadata.get("bakeCommands", [])
+        if target.provider == "local":
+            return self.local_baker().bake_service(
+                app=app,
+                version=version,
+                artifact=path,
+                sha256=sha256,
+                bake_commands=commands,
+                start_command=str(app_metadata.get("startCommand") or ""),
+                health_path=_health_path(app_metadata),
+                embargo=embargo,
+                log=job.log,
+            )
+        baker = self.aws_baker(target)
+        try:
+            template = baker.service_template(
+                app=app,
+                version=version,
+                artifact=path,
+                sha256=sha256,
+                bake_commands=commands,
+                embargo=embargo,
+                at=self.runtime.clock(),
+            )
+            return baker.run(template, work=path.parent / "packer", log=job.log)
+        finally:
+            baker.close()
+
+    # Base bakes ---------------------------------------------------------------------------
+    def start_base(self, target_name: str | None) -> tuple[Job, bool]:
+        target = self.target(target_name)
+        if target.provider == "aws":
+            # Checked now, so that a missing parentImage is a 400, not a failed job.
+            probe = self.aws_baker(target)
+            probe.base_template(self.runtime.clock())
+
+        def work(job: Job) -> dict[str, Any]:
+            if target.provider == "local":
+                options = target.bake_options()
+                steps = options.get("baseSteps", list(DEFAULT_BASE_STEPS))
+                parent = options.get("parentImage")
+                image = self.local_baker().bake_base(
+                    steps=steps, parent=parent if isinstance(parent, str) else None, log=job.log
+                )
+            else:
+                baker = self.aws_baker(target)
+                folder = self.work_root / job.id
+                try:
+                    template = baker.base_template(self.runtime.clock())
+                    image = baker.run(template, work=folder, log=job.log)
+                finally:
+                    baker.close()
+                    shutil.rmtree(folder, ignore_errors=True)
+            return {"image": image.id, "name": image.name, "target": target.name}
+
+        return self.jobs.start(("base", target.name), work)
+
+    # Images -------------------------------------------------------------------------------
+    def images(self, app: str, target_name: str | None = None) -> list[dict[str, Any]]:
+        check_name(app, "app")
+        known = self.targets()
+        chosen = [choose(target_name, known)] if target_name else list(known.values())
+        result = []
+        for target in chosen:
+            for image in self._images_of(target, app):
+                result.append(_image_json(image, target.name))
+        return result
+
+    def _images_of(self, target: Target, app: str) -> list[Image]:
+        if target.provider == "local":
+            return ImageStore(self.runtime.settings.home).list(app)
+        baker = self.aws_baker(target)
+        try:
+            images: list[Image] = baker.provider.list_images(app)
+        finally:
+            baker.close()
+        return images
+
+    def in_use(self, target: Target, app: str) -> set[str]:
+        """Images of ``app`` in use on ``target``; raise UseUnknown when that cannot be told."""
+        used = cleanup.deployed_images(self.runtime.http("deploy"), app)
+        for env, metadata in target.envs.items():
+            try:
+                provider = build_provider(env, metadata, self.runtime.settings)
+            except (KlinkError, ImportError) as exc:
+                raise cleanup.UseUnknown(f"cannot open environment {env}: {exc}") from None
+            try:
+                used |= cleanup.group_images(provider, app)
+            finally:
+                provider.close()
+        return used
+
+    def delete_image(self, app: str, image_id: str, target_name: str | None = None) -> None:
+        known = self.targets()
+        chosen = [choose(target_name, known)] if target_name else list(known.values())
+        for target in chosen:
+            images = {i.id: i for i in self._images_of(target, app)}
+            if image_id not in images:
+                continue
+            try:
+                used = self.in_use(target, app)
+            except cleanup.UseUnknown as exc:
+                raise Conflict(
+                    f"cannot tell whether {image_id} is in use ({exc.message}); not deleted"
+                ) from None
+            if image_id in used:
+                raise Conflict(f"image {image_id} is in use by a group or a recent deployment")
+            self._deregister(target, image_id)
+            return
+        raise NotFound(f"{app} has no image {image_id}", field="image")
+
+    def _deregister(self, target: Target, image_id: str) -> None:
+        if target.provider == "local":
+            ImageStore(self.runtime.settings.home).delete(image_id)
+            return
+        baker = self.aws_baker(target)
+        try:
+            baker.provider.deregister_image(image_id)
+        finally:
+            baker.close()
+
+    def clean(self, app: str) -> dict[str, Any]:
+        """Deregister the app's images that are neither recent nor in use, on every target."""
+        check_name(app, "app")
+        keep = self.runtime.settings.images_keep
+        report: dict[str, Any] = {"app": app, "targets": {}}
+        for target in self.targets().values():
+            images = self._images_of(target, app)
+            try:
+                used = self.in_use(target, app)
+            except cleanup.UseUnknown as exc:
+                log.warning("cleanup of %s on %s skipped: %s", app, target.name, exc.message)
+                report["targets"][target.name] = {
+                    "kept": [i.id for i in images],
+                    "removed": [],
+                    "skipped": exc.message,
+                }
+                continue
+            decision = cleanup.decide(images, keep, used)
+            for image_id in decision.remove:
+                self._deregister(target, image_id)
+            report["targets"][target.name] = {
+                "kept": list(decision.keep),
+                "removed": list(decision.remove),
+            }
+        return report
+
+    def clean_all(self) -> None:
+        for record in self.metadata().applications():
+            try:
+                self.clean(str(record["name"]))
+            except KlinkError as exc:
+                log.warning("cleanup of %s failed: %s", record["name"], exc.message)
+
+    def bake_all_bases(self, wait: Callable[[Job], object] = lambda job: job.wait()) -> None:
+        for name in self.targets():
+            try:
+                job, _ = self.start_base(name)
+            except KlinkError as exc:
+                log.warning("scheduled base bake for %s not started: %s", name, exc.message)
+                continue
+            wait(job)
+            if job.error:
+                log.warning("scheduled base bake for %s failed: %s", name, job.error["message"])
+
+
+def _health_path(app_metadata: dict[str, Any]) -> str:
+    health = app_metadata.get("healthcheck")
+    if isinstance(health, dict) and isinstance(health.get("path"), str):
+        return str(health["path"])
+    return "/healthcheck"
+
+
+def _image_json(image: Image, target: str) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "name": image.name,
+        "state": image.state,
+        "created_at": image.created_at.isoformat() if image.created_at else None,
+        "version": image.version,
+        "base_image": image.base_image,
+        "embargo": list(image.embargo),
+        "target": target,
+        "tags": dict(image.tags),
+    }
