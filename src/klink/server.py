@@ -82,6 +82,9 @@ def serve(settings: Settings, services: Sequence[str] | None = None) -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     runtime = Runtime.open(settings)
+    from klink.providers.local.autostart import start_if_used
+
+    start_if_used(runtime)
     app = create_app(runtime, services)
     pid_path = settings.home / "serve.pid"
     pid_path.write_text(f"{os.getpid()}\n")

@@ -4,7 +4,8 @@ The pre-receive hook, ``POST /config/validate`` and the read API all go through 
 so a file known here is validated at push time and readable at ``/files/{name}``; a name not
 here is refused by the read API. Another part adds its own optional file with one line in
 ``FILES`` below, naming its validator as ``"module:function"`` (imported lazily, so the config
-service never imports that part unless such a file is pushed)::
+service never imports that part unless such a file is pushed). It must be that line, not a call
+at run time: the hook runs in git's process, which imports only this module::
 
     FileSpec("infrastructure.yaml", "klink.infra.model:config_problems", parse=parse_yaml),
 
@@ -95,11 +96,6 @@ FILES: dict[str, FileSpec] = {
         FileSpec("infrastructure.yaml", "klink.infra.model:config_problems", parse=parse_yaml),
     )
 }
-
-
-def register(spec: FileSpec) -> None:
-    """Add (or replace) a file kind; for code that cannot edit ``FILES`` (tests, plugins)."""
-    FILES[spec.name] = spec
 
 
 def spec_of(name: str) -> FileSpec:
