@@ -33,7 +33,9 @@ SERVICES: dict[str, str] = {
     "metadata": "klink.metadata.api:create_app",
     "deploy": "klink.deploy.api:create_app",
     "build": "klink.build.api:create_app",
+    "bake": "klink.bake.api:create_app",
     "config": "klink.config.api:create_app",
+    "infra": "klink.infra.api:create_app",
 }
 
 

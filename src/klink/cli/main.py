@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 COMMAND_MODULES = (
     "klink.cli.server",
     "klink.cli.meta",
+    "klink.cli.config",
     "klink.cli.local",
+    "klink.cli.infra",
 )
 
 # name -> (module, one-line help), in the order `klink --help` lists them.
@@ -36,8 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "create-env": ("klink.cli.meta", "create an environment"),
     "prop": ("klink.cli.meta", "get, set or delete one metadata property"),
     "token": ("klink.cli.meta", "manage API tokens"),
+    "config": ("klink.cli.config", "configuration repositories: clone, log, show, diff, validate"),
     "local-cloud": ("klink.cli.local", "run the local cloud (instances + HAProxy)"),
     "stop": ("klink.cli.local", "stop the server, local cloud, instances and HAProxy"),
+    "infra": ("klink.cli.infra", "plan and apply load balancers, security groups, IAM"),
 }
 
 DESCRIPTION = "Immutable red-black deployments: build, bake, deploy, undo."

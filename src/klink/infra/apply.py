@@ -129,13 +129,18 @@ def apply_plan(plan: Plan, cloud: Cloud) -> ApplyResult:
                 _create_bare_groups(plan, cloud)
                 bare_made = True
             run_action(action, cloud)
-        except KlinkError as exc:
-            log.warning("infra %s/%s: %s failed: %s", plan.app, plan.env, action.line, exc)
+        except Exception as exc:
+            if isinstance(exc, KlinkError):
+                message = exc.message
+                log.warning("infra %s/%s: %s failed: %s", plan.app, plan.env, action.line, exc)
+            else:  # a bug, not the cloud: keep the traceback in the log, record the failure
+                message = f"internal error ({type(exc).__name__}: {exc}); see the server log"
+                log.exception("infra %s/%s: %s failed", plan.app, plan.env, action.line)
             return ApplyResult(
                 FAILED,
                 done=tuple(done),
                 failed=action,
-                error=exc.message,
+                error=message,
                 not_done=plan.actions[index + 1 :],
             )
         done.append(action)
