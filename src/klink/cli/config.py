@@ -1,0 +1,220 @@
+"""``klink config clone|log|show|diff|validate``: the configuration commands (HTTP and git only).
+
+``clone`` runs plain ``git clone`` with the token in an ``Authorization`` header passed through
+git's environment (never in the remote URL, never on a command line), then sets the clone's
+credential helper to ``klink config credential`` so later pulls and pushes find the token the
+same way every klink command does (``KLINK_TOKEN``, ``~/.config/klink/config.toml``, …).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from klink.cli.api import Api, CliError, resolve
+from klink.cli.output import emit_json, say, table
+
+FILE_NAMES = ("application-properties.json", "deployment-params.json", "launch-data.json")
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    config = sub.add_parser("config", help="configuration repositories (git)")
+    verbs = config.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    p = verbs.add_parser("clone", parents=[common], help="git clone an app's config repos")
+    p.add_argument("app")
+    p.add_argument("env", nargs="?", help="one environment (default: every repository)")
+    p.add_argument("--dir", help="where to clone (default: ./APP-ENV)")
+    p.set_defaults(handler=_clone)
+
+    p = verbs.add_parser("log", parents=[common], help="commits, newest first")
+    p.add_argument("app")
+    p.add_argument("env")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--before", help="only commits older than this one (paging)")
+    p.set_defaults(handler=_log)
+
+    p = verbs.add_parser("show", parents=[common], help="a file at a commit")
+    p.add_argument("app")
+    p.add_argument("env")
+    p.add_argument("file", choices=FILE_NAMES, metavar="FILE")
+    p.add_argument("--at", default="HEAD", help="hash, HEAD, HEAD~N or branch (default HEAD)")
+    p.set_defaults(handler=_show)
+
+    p = verbs.add_parser("diff", parents=[common], help="changes between two commits")
+    p.add_argument("app")
+    p.add_argument("env")
+    p.add_argument("from_ref", metavar="FROM")
+    p.add_argument("to_ref", metavar="TO", nargs="?", default="HEAD")
+    p.set_defaults(handler=_diff)
+
+    p = verbs.add_parser("validate", parents=[common], help="check a config file before pushing")
+    p.add_argument("file", help="path of the file; its name says which kind it is")
+    p.add_argument("--as", dest="kind", choices=FILE_NAMES, help="the kind, if named otherwise")
+    p.add_argument("--provider", choices=["aws", "local"], default="aws")
+    p.set_defaults(handler=_validate)
+
+    p = verbs.add_parser("credential", help=argparse.SUPPRESS)
+    p.add_argument("operation", help="git credential helper operation (get, store, erase)")
+    p.add_argument("--server", help=argparse.SUPPRESS)
+    p.add_argument("--token", help=argparse.SUPPRESS)
+    p.set_defaults(handler=_credential)
+
+
+def _api(args: argparse.Namespace) -> Api:
+    return Api(resolve(args.server, args.token))
+
+
+def _repo(app: str, env: str) -> str:
+    return f"/config/repos/{app}/{env}"
+
+
+def _git_env(token: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if token:
+        basic = base64.b64encode(f"klink:{token}".encode()).decode()
+        count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+        env.update(
+            {
+                "GIT_CONFIG_COUNT": str(count + 1),
+                f"GIT_CONFIG_KEY_{count}": "http.extraHeader",
+                f"GIT_CONFIG_VALUE_{count}": f"Authorization: Basic {basic}",
+            }
+        )
+    return env
+
+
+def _git(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    try:
+        done = subprocess.run(
+            ["git", *argv], env=env, cwd=cwd, capture_output=True, text=True, check=False
+        )
+    except OSError as exc:
+        raise CliError(f"cannot run git: {exc}") from None
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise CliError(f"git {argv[0]} failed: {lines[-1] if lines else done.returncode}")
+
+
+def _clone(args: argparse.Namespace) -> int:
+    client = _api(args)
+    repos = client.call("GET", f"/config/repos/{args.app}")["repos"]
+    if args.env is not None:
+        repos = [r for r in repos if r["env"] == args.env]
+        if not repos:
+            raise CliError(f"no config repository {args.app}-{args.env}")
+    if not repos:
+        raise CliError(f"application {args.app!r} has no config repositories")
+    if args.dir and len(repos) > 1:
+        raise CliError("--dir needs one environment", code=2)
+    helper = "!" + shlex.join([sys.executable, "-m", "klink.cli.main", "config", "credential"])
+    cloned = []
+    for repo in repos:
+        target = Path(args.dir or repo["name"])
+        if target.exists():
+            raise CliError(f"{target} exists")
+        _git(
+            ["clone", "--quiet", "--", repo["cloneUrl"], str(target)], _git_env(client.target.token)
+        )
+        url = repo["cloneUrl"]
+        _git(["config", f"credential.{url}.helper", helper], cwd=target)
+        _git(["config", f"credential.{url}.username", "klink"], cwd=target)
+        cloned.append({**repo, "path": str(target)})
+    if args.json:
+        emit_json(cloned)
+    else:
+        for repo in cloned:
+            say(f"cloned {repo['name']} into {repo['path']}")
+    return 0
+
+
+def _credential(args: argparse.Namespace) -> int:
+    """git's credential helper protocol: answer ``get`` with the klink token."""
+    sys.stdin.read()
+    if args.operation == "get":
+        token = resolve(args.server, args.token).token
+        if token:
+            sys.stdout.write(f"username=klink\npassword={token}\n")
+    return 0
+
+
+def _log(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit}
+    if args.before:
+        params["before"] = args.before
+    body = _api(args).call("GET", f"{_repo(args.app, args.env)}/commits", params=params)
+    if args.json:
+        emit_json(body)
+        return 0
+    table(
+        ["commit", "date", "author", "message"],
+        [
+            [
+                c["hash"][:12],
+                c["date"],
+                c["author"],
+                c["message"].splitlines()[0] if c["message"] else "",
+            ]
+            for c in body["commits"]
+        ],
+    )
+    if body.get("next"):
+        say(f"(more: --before {body['next']})")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    path = f"{_repo(args.app, args.env)}/files/{args.file}"
+    body = _api(args).call("GET", path, params={"at": args.at})
+    if args.json:
+        emit_json(body)
+    else:
+        import json
+
+        say(json.dumps(body["data"], indent=2, sort_keys=True))
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    params = {"from": args.from_ref, "to": args.to_ref}
+    body = _api(args).call("GET", f"{_repo(args.app, args.env)}/diff", params=params)
+    if args.json:
+        emit_json(body)
+    elif not body["files"]:
+        say(f"no changes between {body['from'][:12]} and {body['to'][:12]}")
+    else:
+        sys.stdout.write("".join(change["diff"] for change in body["files"]))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    kind = args.kind or path.name
+    if kind not in FILE_NAMES:
+        raise CliError(f"{path.name}: name the kind with --as ({', '.join(FILE_NAMES)})", code=2)
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+    body = _api(args).call(
+        "POST",
+        "/config/validate",
+        json={"file": kind, "content": content, "provider": args.provider},
+    )
+    if args.json:
+        emit_json(body)
+    elif body["valid"]:
+        say(f"{path}: valid {kind} for {args.provider}")
+    else:
+        problems = [
+            f"{p['field']}: {p['message']}" if p["field"] else p["message"]
+            for p in body["problems"]
+        ]
+        sys.stderr.write(f"klink: {path} is not a valid {kind}: {'; '.join(problems)}\n")
+    return 0 if body["valid"] else 1
