@@ -141,7 +141,7 @@ class AwsConfig:
     role_arn: str | None = None
     account_id: str | None = None
     retry_mode: str = "standard"
-    max_attempts: int = 3  # botocore's, per call
+    max_attempts: int = 3  # botocore's, per call, counting the first
     backoff_attempts: int = 5  # Klink's, around botocore's
     backoff_base: float = 0.5
     backoff_cap: float = 20.0
@@ -161,7 +161,8 @@ class AwsConfig:
         role = metadata.get("role_arn")
         if role is not None and (not isinstance(role, str) or ":role/" not in role):
             raise InvalidInput("role_arn must be an IAM role ARN", field="role_arn")
-        retries = metadata.get("aws_retries") or {}
+        retries = metadata.get("aws_retries")
+        retries = {} if retries is None else retries
         if not isinstance(retries, dict):
             raise InvalidInput("aws_retries must be a JSON object", field="aws_retries")
         mode = retries.get("mode", "standard")
@@ -188,7 +189,7 @@ class AwsConfig:
     def botocore_config(self) -> Config:
         return Config(
             region_name=self.region,
-            retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},  # type: ignore[arg-type]
+            retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},  # type: ignore[arg-type]
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
         )
