@@ -80,7 +80,19 @@ class BakeService:
         if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
             raise InvalidInput("bakeCommands must be a list of strings", field="bakeCommands")
         artifact = BuildClient(self.runtime.http("build")).artifact(app, version)
-        return app_metadata, artifact, self.target(target_name), embargo
+        target = self.target(target_name)
+        self.newest_base(target)
+        return app_metadata, artifact, target, embargo
+
+    def newest_base(self, target: Target) -> Image:
+        """The base image service bakes start from; NotFound (404) when there is none."""
+        if target.provider == "local":
+            return self.local_baker().newest_base()
+        baker = self.aws_baker(target)
+        try:
+            return baker.newest_base()
+        finally:
+            baker.close()
 
     def dry_run(
         self, app: str, version: str, target_name: str | None, embargo: Sequence[str]

@@ -1,0 +1,226 @@
+"""The native local baker end to end: build, base bake, service bake, an instance serving it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from klink.providers import base
+from klink.providers.local.images import ImageStore, link_tree, remove_tree
+from tests.bake.conftest import hello_app, put_env, stream
+from tests.build.conftest import StartServer
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _bake(http: Any, app: str, version: str, **body: Any) -> dict[str, Any]:
+    _, final = stream(http, "POST", f"/bake/images/{app}/{version}", json=body)
+    return final
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return json.loads(response.read())
+
+
+def _serve_image(store: ImageStore, image_id: str, tmp: Path, ip: str) -> tuple[Any, int]:
+    """Run the image's start command in a linked copy of its tree, as an instance would."""
+    manifest = store.manifest(image_id)
+    root = tmp / f"instance-{image_id}"
+    link_tree(store.root(image_id), root)
+    port = free_port()
+    props = root / "etc" / "hello.properties"
+    props.unlink(missing_ok=True)  # replace, never write through a hard link
+    props.write_text(f"service.port={port}\n")
+    env = {**os.environ, "KLINK_ROOT": str(root), "KLINK_INSTANCE_IP": ip, "KLINK_APP": "hello"}
+    process = subprocess.Popen(
+        ["sh", "-c", manifest["start_command"]],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return process, port
+
+
+def test_base_then_service_bake_then_an_instance_serves_the_app(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    server = start_server()
+    store = ImageStore(server.runtime.settings.home)
+    with server.client() as http:
+        put_env(http, "dev", provider="local")
+        hello_app(
+            http,
+            tmp_path,
+            bakeCommands=["echo baked {{version}} > opt/hello/BAKED", "echo hello from bake"],
+            healthcheck={"path": "/healthcheck"},
+        )
+        _, built = stream(http, "POST", "/build/builds/hello")
+        version = built["result"]["version"]
+        assert version == "1.0.1"
+
+        # No base image yet: a clear 404 before anything starts.
+        early = http.post(f"/bake/images/hello/{version}", json={})
+        assert early.status_code == 404
+        assert "bake-base" in early.json()["error"]["message"]
+
+        lines, based = stream(http, "POST", "/bake/base", json={"target": "local"})
+        base_id = based["result"]["image"]
+        base_image = store.describe(base_id)
+        assert base_image.tags[base.TAG_ROLE] == "base"
+        base_root = store.root(base_id)
+        assert (base_root / "etc" / "klink-base").read_text().startswith("klink base image")
+        assert {p.name for p in base_root.iterdir()} >= {"etc", "opt", "var"}
+
+        dry = http.post(f"/bake/images/hello/{version}", json={"dry_run": True})
+        assert dry.status_code == 200
+        assert dry.json()["plan"]["base_image"] == base_id
+        assert dry.json()["plan"]["bake_commands"][0] == f"echo baked {version} > opt/hello/BAKED"
+        assert store.list("hello") == []
+
+        lines, baked = stream(
+            http, "POST", f"/bake/images/hello/{version}", json={"embargo": ["prod", "stage"]}
+        )
+        assert "hello from bake" in lines
+        result = baked["result"]
+        assert result["target"] == "local"
+        image = store.describe(result["image"])
+        assert image.name.startswith(f"hello-{version}-")
+        assert image.tags[base.TAG_APP] == "hello"
+        assert image.tags[base.TAG_VERSION] == version
+        assert image.tags[base.TAG_ARTIFACT_SHA256] == built["result"]["sha256"]
+        assert image.tags[base.TAG_BASE_IMAGE] == base_id
+        assert image.embargo == ("prod", "stage")
+        manifest = store.manifest(image.id)
+        assert manifest["start_command"] == "cd opt/hello && exec python3 hello.py"
+        assert manifest["health_path"] == "/healthcheck"
+        root = store.root(image.id)
+        assert (root / "opt" / "hello" / "BAKED").read_text() == f"baked {version}\n"
+        assert (root / "etc" / "klink-base").stat().st_ino == (
+            base_root / "etc" / "klink-base"
+        ).stat().st_ino  # linked, not copied
+        assert not os.access(root / "opt" / "hello" / "hello.py", os.W_OK) or os.getuid() == 0
+        assert (root / "opt" / "hello" / "hello.py").stat().st_mode & 0o222 == 0
+        assert not (base_root / "opt" / "hello").exists()
+        assert not (root / ".klink-bake").exists()
+
+        listed = http.get("/bake/images/hello").json()["images"]
+        assert [i["id"] for i in listed] == [image.id]
+        assert listed[0]["embargo"] == ["prod", "stage"]
+
+    process, port = _serve_image(store, image.id, tmp_path, "127.0.66.1")
+    try:
+        deadline = time.monotonic() + 15
+        body = None
+        while body is None and time.monotonic() < deadline:
+            try:
+                body = _get_json(f"http://127.0.66.1:{port}/healthcheck")
+            except OSError:
+                time.sleep(0.05)
+        assert body is not None, "the instance never answered"
+        assert body["version"] == version
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=10)
+        remove_tree(tmp_path / f"instance-{image.id}")
+
+
+def test_failed_bake_leaves_nothing_and_unknown_things_are_4xx(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    server = start_server()
+    store = ImageStore(server.runtime.settings.home)
+    with server.client() as http:
+        put_env(http, "dev", provider="local")
+        hello_app(http, tmp_path, bakeCommands=["echo about to fail", "exit 4"])
+        _, built = stream(http, "POST", "/build/builds/hello")
+        version = built["result"]["version"]
+        stream(http, "POST", "/bake/base", json={})
+        lines, final = stream(http, "POST", f"/bake/images/hello/{version}", json={})
+        assert "about to fail" in lines
+        assert final["error"]["code"] == "command_failed"
+        assert "about to fail" in final["error"]["output"]
+        assert store.list("hello") == []
+        leftovers = [p.name for p in store.dir.iterdir() if not p.name.startswith("img-")]
+        assert leftovers == []
+        work = server.runtime.settings.home / "bake" / "work"
+        assert not work.exists() or list(work.iterdir()) == []
+
+        missing = http.post("/bake/images/hello/9.9.9", json={})
+        assert missing.status_code == 404
+        bad_target = http.post(f"/bake/images/hello/{version}", json={"target": "aws:mars-1"})
+        assert bad_target.status_code == 400
+        assert bad_target.json()["error"]["field"] == "target"
+        assert "local" in bad_target.json()["error"]["message"]
+        bad_embargo = http.post(f"/bake/images/hello/{version}", json={"embargo": ["Prod!"]})
+        assert bad_embargo.status_code == 400
+        assert bad_embargo.json()["error"]["field"] == "embargo"
+        put_env(http, "cloud", provider="aws", region="eu-west-1")
+        ambiguous = http.post(f"/bake/images/hello/{version}", json={})
+        assert ambiguous.status_code == 400
+        assert "aws:eu-west-1, local" in ambiguous.json()["error"]["message"]
+
+
+def test_identical_bakes_coalesce_and_different_apps_bake_concurrently(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    server = start_server()
+    store = ImageStore(server.runtime.settings.home)
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    # Each bake records that it started, then waits (bounded) for the test to release it.
+    hold = (
+        f"echo run >> {meeting}/started-$KLINK_APP; i=0; "
+        f"while [ ! -e {meeting}/release ]; do "
+        "i=$((i+1)); [ $i -lt 600 ] || exit 9; sleep 0.05; done"
+    )
+    with server.client() as http:
+        put_env(http, "dev", provider="local")
+        for app in ("hello", "hola"):
+            hello_app(http, tmp_path, name=app, bakeCommands=[hold])
+            stream(http, "POST", f"/build/builds/{app}")
+        stream(http, "POST", "/bake/base", json={})
+    results: dict[str, list[dict[str, Any]]] = {"hello": [], "hola": []}
+    joined: list[str] = []
+
+    def bake(app: str) -> None:
+        with server.client() as http:
+            path = f"/bake/images/{app}/1.0.1"
+            with http.stream("POST", path, json={}, timeout=60) as response:
+                joined.append(response.headers["x-klink-joined"])
+                events = [json.loads(line) for line in response.iter_lines()]
+            results[app].append(events[-1])
+
+    threads = [threading.Thread(target=bake, args=(app,)) for app in ("hello", "hello", "hola")]
+    for thread in threads:
+        thread.start()
+    started = {app: meeting / f"started-{app}" for app in ("hello", "hola")}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (
+        len(joined) == 3 and all(p.exists() for p in started.values())
+    ):
+        time.sleep(0.05)
+    # Both apps are baking at the same time, and the second hello request joined the first.
+    assert all(p.exists() for p in started.values())
+    assert sorted(joined) == ["0", "0", "1"]
+    (meeting / "release").touch()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert started["hello"].read_text() == "run\n"
+    hello_ids = {r["result"]["image"] for r in results["hello"]}
+    assert len(results["hello"]) == 2
+    assert len(hello_ids) == 1, results
+    assert [i.id for i in store.list("hello")] == list(hello_ids)
+    assert "result" in results["hola"][0], results["hola"]
+    assert len(store.list("hola")) == 1
