@@ -3,7 +3,8 @@
 Binds ``$KLINK_INSTANCE_IP`` (default 127.0.0.1) on ``service.port`` from
 ``$KLINK_ROOT/etc/hello.properties`` (``key=value`` lines; default 8080).
 ``GET /healthcheck`` answers 200 with ``{"app", "version", "properties"}``; ``GET /`` answers
-a line of text with the version. HTTP/1.1 keep-alive, Nagle off; exits cleanly on SIGTERM.
+a line of text with the version; ``GET /sleep?ms=N`` answers after N ms (at most 10 s).
+HTTP/1.1 keep-alive, Nagle off; exits cleanly on SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -61,6 +63,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/healthcheck":
             body = {"app": APP, "version": VERSION, "properties": PROPERTIES}
             self._reply(200, json.dumps(body).encode(), "application/json")
+        elif self.path.startswith("/sleep?ms="):
+            # A slow request, to show that draining lets requests in flight finish.
+            time.sleep(min(int(self.path.partition("=")[2] or 0), 10000) / 1000)
+            self._reply(200, f"slept, {VERSION}\n".encode(), "text/plain")
         elif self.path == "/":
             self._reply(200, f"hello from {APP} {VERSION}\n".encode(), "text/plain")
         else:

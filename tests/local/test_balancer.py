@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -152,3 +153,85 @@ def test_unhealthy_target_and_delete_target_group(
     cloud.delete_target_group("broken")
     cloud.delete_target_group("broken")
     assert cloud.list_target_groups() == []
+
+
+def test_deleting_a_group_drains_requests_in_flight_before_stopping(
+    cloud: LocalProvider, hello_image: base.Image, home: Path
+) -> None:
+    import json
+    import threading
+    import urllib.request
+
+    from klink.providers.local import processes
+
+    port = free_port()
+    _tg, frontend = _target_group(cloud, "hello-dev", port)
+    group_with(cloud, hello_image, "hello-dev-v003", 1, port=port, target_groups=("hello-dev",))
+    [instance] = wait_for(lambda: in_service(cloud, "hello-dev-v003", 1))
+    wait_for(lambda: _states(cloud, "hello-dev") == {instance.id: "healthy"})
+    rec = json.loads((home / "local" / "state.json").read_text())["instances"][instance.id]
+    answers: list[str] = []
+
+    def slow_request() -> None:
+        url = f"http://127.0.0.1:{frontend}/sleep?ms=1500"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            answers.append(response.read().decode())
+
+    worker = threading.Thread(target=slow_request)
+    worker.start()
+    wait_for(lambda: cloud.target_health("hello-dev") and _sessions(home, instance.id) > 0)
+    cloud.delete_group("hello-dev-v003")
+    wait_for(lambda: _states(cloud, "hello-dev") == {instance.id: "draining"})
+    # While its request is in flight the instance is draining, not stopped.
+    time.sleep(0.5)
+    assert processes.alive(rec["pid"], rec["started"])
+    assert cloud.describe_group("hello-dev-v003").instances[0].lifecycle_state == "Terminating"
+    worker.join(timeout=10)
+    assert answers == ["slept, 1.0\n"]
+    wait_for(lambda: not cloud.group_exists("hello-dev-v003"))
+    assert cloud.target_health("hello-dev") == []
+    assert not processes.alive(rec["pid"], rec["started"])
+
+
+def test_drain_is_bounded_by_the_deregistration_delay(
+    cloud: LocalProvider, hello_image: base.Image, home: Path
+) -> None:
+    import threading
+    import urllib.request
+
+    port = free_port()
+    frontend = free_port()
+    cloud.ensure_target_group(
+        base.TargetGroupSpec(
+            name="hello-dev",
+            port=port,
+            health_check_interval_seconds=1,
+            deregistration_delay_seconds=1,
+            frontend_port=frontend,
+        )
+    )
+    group_with(cloud, hello_image, "hello-dev-v004", 1, port=port, target_groups=("hello-dev",))
+    [instance] = wait_for(lambda: in_service(cloud, "hello-dev-v004", 1))
+    wait_for(lambda: _states(cloud, "hello-dev") == {instance.id: "healthy"})
+
+    def very_slow_request() -> None:
+        url = f"http://127.0.0.1:{frontend}/sleep?ms=8000"
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(url, timeout=10).close()
+
+    worker = threading.Thread(target=very_slow_request)
+    worker.start()
+    wait_for(lambda: _sessions(home, instance.id) > 0)
+    started = time.monotonic()
+    cloud.deregister_instances("hello-dev", [instance.id])
+    wait_for(lambda: cloud.target_health("hello-dev") == [], timeout=5)
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 4.0
+    worker.join(timeout=15)
+
+
+def _sessions(home: Path, instance_id: str) -> int:
+    from klink.providers.local.haproxy import HAProxy
+
+    row = HAProxy(home / "local" / "haproxy").server_stats("hello-dev").get(instance_id)
+    return int(row["scur"] or 0) if row else 0
