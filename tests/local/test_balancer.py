@@ -47,7 +47,7 @@ def _states(cloud: LocalProvider, tg: str) -> dict[str, str]:
 
 
 def test_group_registers_and_health_goes_healthy(
-    cloud: LocalProvider, hello_image: base.Image
+    cloud: LocalProvider, hello_image: base.Image, home: Path
 ) -> None:
     port = free_port()
     _tg, frontend = _target_group(cloud, "hello-dev", port)
@@ -69,6 +69,20 @@ def test_group_registers_and_health_goes_healthy(
             base.TargetGroupSpec(name="third", port=port, frontend_port=frontend)
         )
     assert [t.name for t in cloud.list_target_groups()] == ["hello-dev", "other-dev"]
+
+    # HAProxy dies: the daemon starts it again, with its servers.
+    import os
+    import signal
+
+    from klink.providers.local.haproxy import HAProxy
+
+    lb = HAProxy(home / "local" / "haproxy")
+    pid = lb.pid()
+    assert pid is not None
+    os.kill(pid[0], signal.SIGKILL)
+    wait_for(lambda: lb.pid() not in (None, pid))
+    wait_for(lambda: try_get_json(f"http://127.0.0.1:{frontend}/healthcheck"))
+    assert set(_states(cloud, "hello-dev")) == ids
 
 
 def test_add_to_load_balancer_suspended_registers_nothing(

@@ -62,6 +62,8 @@ def ensure(home: Path, timeout: float = 20.0, sleep: Callable[[float], None] = t
     info = running(home)
     if info is not None:
         return str(info["url"])
+    if shutil.which("haproxy") is None:
+        raise DaemonError(INSTALL_HINT, field="haproxy")
     start_detached(home)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

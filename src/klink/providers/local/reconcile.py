@@ -50,6 +50,9 @@ def adopt(cloud: LocalCloud) -> None:
 
 def step(cloud: LocalCloud) -> None:
     with cloud.lock:
+        if cloud.state.target_groups and not cloud.lb.running():
+            log.warning("haproxy is not running; starting it")
+            cloud.lb.apply(cloud.backends())
         _check_processes(cloud)
         for name in list(cloud.state.groups):
             _size_group(cloud, name)
