@@ -27,12 +27,12 @@ def start_server(home: Path) -> Iterator[StartServer]:
 
     stops: list[Callable[[], None]] = []
 
-    def start(**extra: str) -> LiveServer:
+    def start(services: list[str] | None = None, **extra: str) -> LiveServer:
         port = free_port()
         settings = make_settings(home, port, **extra)
         runtime = Runtime.open(settings)
         config = uvicorn.Config(
-            create_app(runtime), host="127.0.0.1", port=port, log_level="warning"
+            create_app(runtime, services), host="127.0.0.1", port=port, log_level="warning"
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
