@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "klink.cli.config",
     "klink.cli.local",
     "klink.cli.infra",
+    "klink.cli.build",
 )
 
 # name -> (module, one-line help), in the order `klink --help` lists them.
@@ -42,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "local-cloud": ("klink.cli.local", "run the local cloud (instances + HAProxy)"),
     "stop": ("klink.cli.local", "stop the server, local cloud, instances and HAProxy"),
     "infra": ("klink.cli.infra", "plan and apply load balancers, security groups, IAM"),
+    "build": ("klink.cli.build", "build the next version of an app"),
+    "bake": ("klink.cli.build", "bake an image of an app version"),
+    "bake-base": ("klink.cli.build", "bake a new base image now"),
+    "images": ("klink.cli.build", "list an app's images"),
+    "delete-image": ("klink.cli.build", "deregister an image not in use"),
 }
 
 DESCRIPTION = "Immutable red-black deployments: build, bake, deploy, undo."
