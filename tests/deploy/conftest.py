@@ -156,7 +156,7 @@ def world(runtime: Runtime, admin_token: str, home: Path) -> Iterator[World]:
         )
 
     runtime.http_factory = http
-    fake = FakeProvider()
+    fake = FakeProvider(pending_polls=3)
     from klink.providers.base import TargetGroupSpec
 
     fake.ensure_target_group(TargetGroupSpec(name="web", port=8080))
@@ -165,3 +165,21 @@ def world(runtime: Runtime, admin_token: str, home: Path) -> Iterator[World]:
         w = World(runtime, client, fake, clock, notes, home)
         runtime.extras["deploy.services"] = w.services
         yield w
+
+
+IMG1, IMG2, IMG3 = "img-000000000001", "img-000000000002", "img-000000000003"
+
+
+def ready(world: World, params: dict[str, Any] | None = None, **metadata: Any) -> str:
+    """search/prod with config committed and three images; returns the config commit."""
+    world.app(**metadata)
+    commit = world.config(params={**FAST_PARAMS, **(params or {})}, props={"service.port": 8080})
+    for number, image in enumerate((IMG1, IMG2, IMG3), start=1):
+        world.fake.add_image(image, "search", f"{number}.0")
+    return commit
+
+
+def deployed(world: World, image: str, **extra: Any) -> dict[str, Any]:
+    deployment_id = world.deploy(image, **extra)
+    world.engine().drain()
+    return world.get(deployment_id)

@@ -179,6 +179,14 @@ class Deployment:
     updated_at: Any = None
     finished_at: Any = None
 
+    @property
+    def previous(self) -> GroupState | None:
+        return GroupState.from_json(self.previous_state)
+
+    @property
+    def new(self) -> GroupState | None:
+        return GroupState.from_json(self.new_state)
+
     def summary(self) -> dict[str, Any]:
         return {
             "id": self.id,
