@@ -135,9 +135,13 @@ class Templates:
         return template
 
     def delete(self, name: str) -> None:
+        try:
+            template_id = self.describe(name).id
+        except NotFound:
+            return
         ec2 = self.session.client("ec2")
         with contextlib.suppress(NotFound):
             self.session.call(
                 f"delete launch template {name}",
-                lambda: ec2.delete_launch_template(LaunchTemplateName=name),
+                lambda: ec2.delete_launch_template(LaunchTemplateId=template_id),
             )
