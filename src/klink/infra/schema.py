@@ -17,7 +17,14 @@ PORTS = {
         {"type": "string", "pattern": r"^\d{1,5}(-\d{1,5})?$"},
     ]
 }
-POLICY_DOCUMENT = {"type": "object", "required": ["Statement"]}
+POLICY_DOCUMENT = {
+    "type": "object",
+    "required": ["Version", "Statement"],
+    "properties": {
+        "Version": {"enum": ["2012-10-17", "2008-10-17"]},
+        "Statement": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+    },
+}
 
 RULE: dict[str, Any] = {
     "oneOf": [
