@@ -72,6 +72,12 @@ def test_create_twice_keeps_one_history(tmp_path: Path) -> None:
         repos.resolve("search", "prod", "HEAD")
     with pytest.raises(NotFound):
         repos.resolve("search", "poke", "HEAD~1")
+    with pytest.raises(NotFound):
+        repos.read("search", "poke", "f" * 40, "launch-data.json")
+    repos.close()
+    # A closed reader is replaced on the next read.
+    assert repos.read("search", "poke", "HEAD", "launch-data.json") == (head, b"[]\n")
+    repos.close()
 
 
 def test_racing_creations_leave_one_repository(tmp_path: Path) -> None:
@@ -90,6 +96,7 @@ def test_racing_creations_leave_one_repository(tmp_path: Path) -> None:
     assert sorted(results) == [False, False, False, True]
     assert len(repos.log("search", "poke", limit=10)[0]) == 1
     assert [p.name for p in (tmp_path / "config").iterdir()] == ["search-poke.git"]
+    repos.close()
 
 
 def test_render_template_substitutes_app_and_env_everywhere() -> None:

@@ -245,5 +245,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         runtime,
         [router],
         checks=[HealthCheck("git", repos.check_writable)],
+        on_stop=[repos.close],
         description="Git-backed configuration per application and environment",
     )

@@ -100,10 +100,69 @@ class _Cache:
                 self._bytes -= len(old or b"")
 
 
+class _Readers:
+    """A long-lived ``git cat-file --batch`` per repository (the most recently used few).
+
+    Only objects named by full hash go through them: an object never changes, and git looks
+    for new packs when an object is missing, so a long-lived reader never answers stale. Refs
+    (``HEAD``, branches, ``HEAD~n``) are resolved by a fresh ``rev-parse`` first. This saves
+    starting a git process per read.
+    """
+
+    def __init__(self, max_open: int = 32) -> None:
+        self._open: OrderedDict[Path, tuple[BlobReader, threading.Lock]] = OrderedDict()
+        self._max_open = max_open
+        self._lock = threading.Lock()
+
+    def _entry(self, path: Path) -> tuple[BlobReader, threading.Lock]:
+        evicted = []
+        with self._lock:
+            entry = self._open.get(path)
+            if entry is None:
+                entry = self._open[path] = (BlobReader(path), threading.Lock())
+            self._open.move_to_end(path)
+            while len(self._open) > self._max_open:
+                evicted.append(self._open.popitem(last=False)[1])
+        for reader, lock in evicted:
+            with lock:
+                reader.close()
+        return entry
+
+    def _drop(self, path: Path, reader: BlobReader) -> None:
+        with self._lock:
+            if self._open.get(path, (None,))[0] is reader:
+                del self._open[path]
+        reader.close()
+
+    def get(self, path: Path, names: list[str]) -> list[tuple[str, str, bytes] | None]:
+        for attempt in range(2):
+            reader, lock = self._entry(path)
+            with lock:
+                try:
+                    return [reader.get(name) for name in names]
+                except (ExternalCommandError, OSError, ValueError):
+                    if attempt:
+                        raise
+            self._drop(path, reader)  # it died (or was closed); start a fresh one
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            entries = list(self._open.values())
+            self._open.clear()
+        for reader, lock in entries:
+            with lock:
+                reader.close()
+
+
 class ConfigRepos:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.cache = _Cache()
+        self.readers = _Readers()
+
+    def close(self) -> None:
+        self.readers.close()
 
     # Naming ------------------------------------------------------------------------------
     @staticmethod
@@ -208,19 +267,19 @@ class ConfigRepos:
         """(commit, the file's bytes or None when the commit lacks it) at ``ref``."""
         path = self.existing(app, env)
         check_ref(ref)
-        key = (str(path), ref, name)
         if FULL_HASH_RE.fullmatch(ref):
-            hit, value = self.cache.get(key)
+            hit, value = self.cache.get((str(path), ref, name))
             if hit:
                 return ref, value
-        with BlobReader(path) as reader:
-            commit = reader.get(f"{ref}^{{commit}}")
-            if commit is None or commit[1] != "commit":
-                raise NotFound(f"no commit {ref!r} in {app}-{env}", field="at")
-            blob = reader.get(f"{commit[0]}:{name}")
+            commit = ref
+        else:
+            commit = self.resolve(app, env, ref)
+        found, blob = self.readers.get(path, [f"{commit}^{{commit}}", f"{commit}:{name}"])
+        if found is None or found[1] != "commit":
+            raise NotFound(f"no commit {ref!r} in {app}-{env}", field="at")
         content = blob[2] if blob is not None and blob[1] == "blob" else None
-        self.cache.put((str(path), commit[0], name), content)
-        return commit[0], content
+        self.cache.put((str(path), commit, name), content)
+        return commit, content
 
     def log(
         self, app: str, env: str, *, limit: int, before: str | None = None
