@@ -142,6 +142,13 @@ def test_unknown_repos_and_commits_are_404(world: ConfigWorld) -> None:
         assert bad_name.status_code == 400
         assert bad_name.json()["error"]["field"] == "app"
         assert http.get("/config/git/nothere-poke.git/info/refs").status_code == 404
+        assert http.get("/config/git/search-poke.git/config").status_code == 404
+        listed = http.get("/config/repos").json()["repos"]
+        assert [r["name"] for r in listed] == ["search-poke"]
+    with httpx.Client(base_url=world.server.url) as anonymous:
+        hidden = anonymous.get("/config/git/nothere-poke.git/info/refs")
+        assert hidden.status_code == 401
+        assert anonymous.get("/config/repos").status_code == 401
 
 
 def test_validate_checks_a_candidate_without_pushing(world: ConfigWorld) -> None:

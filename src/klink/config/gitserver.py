@@ -107,18 +107,19 @@ def _parse_headers(raw: bytes) -> tuple[int, dict[str, str]]:
 
 
 async def serve(request: Request, repos: ConfigRepos, app: str, env: str, path: str) -> Response:
-    try:
-        git_dir = repos.existing(app, env)
-    except KlinkError as exc:
-        return _error(exc.status, exc.code, exc.message)
     if not _PATH_RE.fullmatch(path):
         return _error(404, "not_found", f"no git resource {path!r}")
+    # Who asks comes first: an anonymous caller learns nothing, not even which repos exist.
     try:
         principal = _authorize(request, env, _is_push(request, path))
     except Unauthorized as exc:
         return _error(401, exc.code, exc.message, **{"WWW-Authenticate": _REALM})
     except Forbidden as exc:
         return _error(403, exc.code, exc.message)
+    try:
+        git_dir = repos.existing(app, env)
+    except KlinkError as exc:
+        return _error(exc.status, exc.code, exc.message)
     proc = await asyncio.create_subprocess_exec(
         "git",
         "http-backend",
