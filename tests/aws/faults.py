@@ -82,13 +82,22 @@ class FaultInjector:
 
 @dataclass
 class CallRecorder:
-    """Counts attempts by operation name (answered by the server or by a FaultInjector)."""
+    """Counts attempts by operation name (answered by the server or by a FaultInjector), and
+    keeps each call's parameters, in order, as the caller passed them."""
 
     calls: Counter[str] = field(default_factory=Counter)
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def attach(self, session: AwsSession) -> CallRecorder:
         session.boto_session.events.register("after-call", self)
+        session.boto_session.events.register("provide-client-params", self._params)
         return self
 
     def __call__(self, event_name: str, **_kwargs: Any) -> None:
         self.calls[event_name.split(".", 2)[2]] += 1
+
+    def _params(self, event_name: str, params: dict[str, Any], **_kwargs: Any) -> None:
+        self.requests.append((event_name.split(".", 2)[2], dict(params)))
+
+    def operations(self) -> list[str]:
+        return [name for name, _ in self.requests]
