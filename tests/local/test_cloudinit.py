@@ -80,3 +80,27 @@ def test_exports_and_runcmd(tmp_path: Path) -> None:
     assert (tmp_path / "out").read_text() == "two words\n"
     assert (tmp_path / "log").read_text() == "argv\nerr\n"
     assert not (tmp_path / "never").exists()
+
+
+def test_the_orchestrators_user_data_applies(tmp_path: Path) -> None:
+    from klink.deploy.userdata import render
+
+    text = render(
+        app="hello",
+        env="dev",
+        group="hello-dev-v001",
+        version="1.0",
+        config_commit="abc",
+        region="local",
+        properties={"service.port": 8080},
+        launch_data=["echo launched > launched"],
+    )
+    doc = cloudinit.parse(text)
+    cloudinit.write_files(tmp_path, doc["write_files"])
+    env = cloudinit.exports(tmp_path)
+    assert env["KLINK_APP"] == "hello"
+    assert env["KLINK_GROUP"] == "hello-dev-v001"
+    assert (tmp_path / "etc" / "hello.properties").read_text() == "service.port=8080\n"
+    with open(tmp_path / "log", "ab") as log:
+        cloudinit.run_commands(tmp_path, doc["runcmd"], {"PATH": os.environ["PATH"]}, log)
+    assert (tmp_path / "launched").read_text() == "launched\n"

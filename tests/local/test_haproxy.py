@@ -1,0 +1,66 @@
+"""HAProxy boundary: the rendered config is valid for the real haproxy; stats map to ELBv2."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from klink.providers.local.haproxy import Backend, render, target_state
+from klink.providers.local.state import State
+
+
+@pytest.mark.parametrize(
+    ("row", "draining", "state"),
+    [
+        (None, False, "initial"),
+        ({"status": "UP 1/2", "check_status": "INI"}, False, "initial"),
+        ({"status": "MAINT", "check_status": "L7OK"}, False, "initial"),
+        ({"status": "UP", "check_status": "L7OK"}, False, "healthy"),
+        ({"status": "DOWN", "check_status": "L7STS"}, False, "unhealthy"),
+        ({"status": "DOWN", "check_status": "L4CON"}, False, "unhealthy"),
+        ({"status": "UP", "check_status": "L7OK"}, True, "draining"),
+        ({"status": "DRAIN", "check_status": "L7OK"}, True, "draining"),
+    ],
+)
+def test_target_state(row: dict[str, str] | None, draining: bool, state: str) -> None:
+    assert target_state(row, draining) == state
+
+
+@pytest.mark.slow
+def test_rendered_config_is_valid(tmp_path: Path) -> None:
+    backends = [
+        Backend("hello-dev", 18080, 8080, "/healthcheck", 1000, 2, 2, {}),
+        Backend(
+            "api-dev",
+            18081,
+            9090,
+            "/health?deep=1",
+            500,
+            3,
+            2,
+            {"i-0123": ("127.16.0.1", False), "i-0456": ("127.16.0.2", True)},
+        ),
+    ]
+    text = render(backends, tmp_path / "admin.sock", tmp_path / "state")
+    assert "server i-0123 127.16.0.1:9090 check inter 500 rise 3 fall 2\n" in text
+    assert "server i-0456 127.16.0.2:9090 check inter 500 rise 3 fall 2 weight 0\n" in text
+    (tmp_path / "haproxy.cfg").write_text(text)
+    check = subprocess.run(
+        ["haproxy", "-c", "-q", "-f", str(tmp_path / "haproxy.cfg")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+
+
+def test_addresses_are_allocated_from_the_pool_and_reused() -> None:
+    state = State()
+    first = state.allocate_address()
+    assert first == "127.16.0.1"
+    state.instances["i-1"] = {"ip": first}
+    assert state.allocate_address() == "127.16.0.2"
+    del state.instances["i-1"]
+    assert state.allocate_address() == first
