@@ -76,6 +76,8 @@ class Settings:
     engine_enabled: bool = True
     engine_workers: int = 4
     lease_seconds: float = 30.0
+    notify_webhook_url: str = ""
+    notify_slack_url: str = ""
     build_timeout_seconds: float = 900.0
     bake_timeout_seconds: float = 1800.0
     bake_base_schedule: str = "0 4 * * 1"
@@ -114,6 +116,8 @@ class Settings:
             engine_enabled=_get(env, "KLINK_ENGINE", _bool, True),
             engine_workers=_get(env, "KLINK_ENGINE_WORKERS", _int, 4),
             lease_seconds=_get(env, "KLINK_LEASE_SECONDS", _float, 30.0),
+            notify_webhook_url=_get(env, "KLINK_NOTIFY_WEBHOOK_URL", str, ""),
+            notify_slack_url=_get(env, "KLINK_NOTIFY_SLACK_URL", str, ""),
             build_timeout_seconds=_get(env, "KLINK_BUILD_TIMEOUT", _float, 900.0),
             bake_timeout_seconds=_get(env, "KLINK_BAKE_TIMEOUT", _float, 1800.0),
             bake_base_schedule=_get(env, "KLINK_BAKE_BASE_SCHEDULE", str, "0 4 * * 1"),

@@ -74,7 +74,11 @@ class World:
             metadata=base.metadata,
             config=base.config,
             provider_for=lambda env, meta: self.fake,
-            notifier=Dispatcher(post=self.notes.post),
+            notifier=Dispatcher(
+                post=self.notes.post,
+                webhook_url="https://relay.example.com/klink",
+                slack_url="https://hooks.example.com/T/B/x",
+            ),
             probe=lambda url: False,
             clock=self.clock,
         )

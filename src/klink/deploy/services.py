@@ -58,7 +58,10 @@ def runtime_services(runtime: Runtime) -> Services:
         metadata=MetadataClient(runtime.http("metadata")),
         config=ConfigClient(runtime.http("config")),
         provider_for=cache,
-        notifier=Dispatcher(),
+        notifier=Dispatcher(
+            webhook_url=runtime.settings.notify_webhook_url or None,
+            slack_url=runtime.settings.notify_slack_url or None,
+        ),
         probe=probe,
         clock=runtime.clock,
     )

@@ -1,9 +1,12 @@
 """Webhook notifiers: a generic JSON webhook and a Slack-compatible incoming webhook.
 
-A room is a URL. ``https://…`` (or ``http://…``) receives Klink's generic JSON event
-(``{"text", "room", "event": {...}}``); ``slack+https://…`` receives a Slack incoming-webhook
-body (``{"text"}``). ``Dispatcher`` sends to each room with a short timeout and returns the
-problems instead of raising: a notification never fails a deployment.
+A room is a chat room name (``#search``) or a URL. Room names go to each configured notifier:
+the generic webhook (``KLINK_NOTIFY_WEBHOOK_URL``) receives Klink's JSON event
+(``{"text", "room", "event": {...}}``), the Slack-compatible incoming webhook
+(``KLINK_NOTIFY_SLACK_URL``) receives ``{"channel", "text"}``. A room that is itself a URL gets
+the generic body (``https://…``) or the Slack body (``slack+https://…``) directly.
+``Dispatcher`` sends with a short timeout and returns the problems instead of raising: a
+notification never fails a deployment.
 """
 
 from __future__ import annotations
@@ -50,7 +53,10 @@ class SlackNotifier:
         self.post = post
 
     def send_one(self, url: str, room: str, text: str, event: Mapping[str, Any]) -> None:
-        status = self.post(url, {"text": text})
+        body = {"text": text}
+        if not room.startswith(("http://", "https://", "slack+")):
+            body["channel"] = room
+        status = self.post(url, body)
         if status >= 300:
             raise RuntimeError(f"HTTP {status}")
 
@@ -58,10 +64,19 @@ class SlackNotifier:
 class Dispatcher:
     """Sends to rooms by their scheme; never raises."""
 
-    def __init__(self, post: Post | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        post: Post | None = None,
+        timeout: float = 5.0,
+        *,
+        webhook_url: str | None = None,
+        slack_url: str | None = None,
+    ) -> None:
         post = post or http_post(timeout)
         self.webhook = WebhookNotifier(post)
         self.slack = SlackNotifier(post)
+        self.webhook_url = webhook_url
+        self.slack_url = slack_url
 
     def send(self, rooms: list[str], message: str, event: Mapping[str, Any]) -> list[str]:
         problems: list[str] = []
@@ -71,8 +86,15 @@ class Dispatcher:
                     self.slack.send_one(room.removeprefix("slack+"), room, message, event)
                 elif room.startswith(("http://", "https://")):
                     self.webhook.send_one(room, room, message, event)
+                elif self.webhook_url or self.slack_url:
+                    if self.webhook_url:
+                        self.webhook.send_one(self.webhook_url, room, message, event)
+                    if self.slack_url:
+                        self.slack.send_one(self.slack_url, room, message, event)
                 else:
-                    raise ValueError("a room must be an http(s):// or slack+https:// URL")
+                    raise ValueError(
+                        "no notifier configured (KLINK_NOTIFY_WEBHOOK_URL, KLINK_NOTIFY_SLACK_URL)"
+                    )
             except Exception as exc:
                 log.warning("notification to %s failed: %s", _safe(room), exc)
                 problems.append(f"{_safe(room)}: {exc}")

@@ -51,7 +51,10 @@ def read_application(ctx: Context) -> Outcome:
 def check_not_blocked(ctx: Context) -> Outcome:
     blocked = ctx.facts["application"].get("blocked")
     if blocked:
-        reason = blocked if isinstance(blocked, str) else "blocked"
+        if isinstance(blocked, dict):
+            reason = f"{blocked.get('reason', '')} (by {blocked.get('user', '?')})"
+        else:
+            reason = str(blocked)
         return Failed(f"application {ctx.deployment.app!r} is blocked from deploying: {reason}")
     return Done()
 
