@@ -9,6 +9,9 @@ server.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +56,7 @@ class World:
         assert response.status_code < 400, response.text
         return response.json() if response.content else None
 
-    def setup(self, infra: dict[str, Any] | None = None) -> None:
+    def setup(self, infra: dict[str, Any] | None = None, **app: Any) -> None:
         metadata = {
             "provider": "aws",
             "region": "us-east-1",
@@ -65,7 +68,7 @@ class World:
         self.ok(
             "PUT",
             "/metadata/applications/search",
-            json={"metadata": {"contact": "search@example.com"}},
+            json={"metadata": {"contact": "search@example.com", **app}},
         )
         self.work = self.tmp_path / "search-prod"
         url = f"{self.server.url}/config/git/search-prod.git"
@@ -128,8 +131,35 @@ def test_plan_apply_history_through_the_api(world: World) -> None:
     assert "targetGroups.search-web.port" in refused.stderr
 
 
-def test_drift_is_reported_and_applied_automatically(world: World) -> None:
-    world.setup({"autoApply": True})
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real webhook receiver on loopback, recording what it is sent."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_drift_is_reported_and_applied_automatically(
+    world: World, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = webhook
+    world.setup({"autoApply": True}, deploymentRooms={"prod": [url]})
     world.push(DEFINITION)
     world.ok("POST", "/infra/search/prod/apply", json={})
     ec2 = boto(world.moto, "ec2")
@@ -161,6 +191,12 @@ def test_drift_is_reported_and_applied_automatically(world: World) -> None:
     group = ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]
     assert all(p.get("FromPort") != 22 for p in group["IpPermissions"])
     assert world.ok("GET", "/infra/drift")["reports"][0]["app"] == "search"
+    [message] = received
+    assert message["text"] == (
+        "Infrastructure drift in search/prod: "
+        "update security group search-web: ingress -tcp 22 0.0.0.0/0"
+    )
+    assert message["event"]["event"] == "infra_drift"
 
 
 def test_writes_need_deployer_on_the_env_and_bad_input_names_the_field(world: World) -> None:
