@@ -145,3 +145,28 @@ def test_local_cloud_refuses_without_haproxy(
     assert err.count("\n") == 1
     assert "apt-get install haproxy" in err
     assert not (home / "local" / "daemon.json").exists()
+
+
+def test_daemon_api_errors_are_json_naming_the_field(cloud: LocalProvider) -> None:
+    import httpx
+
+    http = cloud.http
+    missing = http.post("/call/no_such_method", json={})
+    assert missing.status_code == 404
+    assert missing.json()["error"]["field"] == "method"
+    bad_args = http.post("/call/resize_group", json={"args": ["g"], "kwargs": {"nope": 1}})
+    assert bad_args.status_code == 400
+    assert bad_args.json()["error"]["code"] == "invalid"
+    not_json = http.post(
+        "/call/list_groups", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    bad_tail = http.get("/instances/i-1/log", params={"tail": "x"})
+    assert bad_tail.status_code == 400
+    assert bad_tail.json()["error"] == {
+        "code": "invalid",
+        "message": "tail must be a number of lines",
+        "field": "tail",
+    }
+    assert cloud.instance_log("i-unknown") == ""
+    assert isinstance(http, httpx.Client)

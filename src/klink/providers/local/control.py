@@ -7,6 +7,7 @@ SIGTERM, SIGKILL after the grace period) and HAProxy. Nothing running is not an 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -29,6 +30,11 @@ def _wait_gone(
     return True
 
 
+def _kill(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
 def stop_server(home: Path, timeout: float = 15.0) -> bool:
     path = Path(home) / "serve.pid"
     try:
@@ -43,9 +49,9 @@ def stop_server(home: Path, timeout: float = 15.0) -> bool:
     if started is None or b"klink" not in cmdline:
         path.unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
+    _kill(pid, signal.SIGTERM)
     if not _wait_gone(pid, started, timeout):
-        os.kill(pid, signal.SIGKILL)
+        _kill(pid, signal.SIGKILL)
     path.unlink(missing_ok=True)
     return True
 
@@ -55,9 +61,9 @@ def stop_daemon(home: Path, timeout: float = 15.0) -> bool:
     if info is None:
         return False
     pid, started = int(info["pid"]), int(info["started"])
-    os.kill(pid, signal.SIGTERM)
+    _kill(pid, signal.SIGTERM)
     if not _wait_gone(pid, started, timeout):
-        os.kill(pid, signal.SIGKILL)
+        _kill(pid, signal.SIGKILL)
         _wait_gone(pid, started, 5.0)
     daemon.info_path(home).unlink(missing_ok=True)
     return True

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from klink.errors import KlinkError, NotFound, ProviderError
+from klink.errors import InvalidInput, KlinkError, NotFound, ProviderError
 from klink.providers import base
 from klink.providers.local import codec, processes, reconcile
 from klink.providers.local.cloud import LocalCloud
@@ -117,8 +117,11 @@ class _Handler(BaseHTTPRequestHandler):
         if parts == ["health"]:
             self._json(200, {"ok": True, "pid": os.getpid()})
         elif len(parts) == 3 and parts[0] == "instances" and parts[2] == "log":
-            tail = int((parse_qs(url.query).get("tail") or ["200"])[0])
-            self._send(200, self.cloud.instance_log(parts[1], tail).encode(), "text/plain")
+            raw = (parse_qs(url.query).get("tail") or ["200"])[0]
+            if not raw.isdigit():
+                self._error(InvalidInput("tail must be a number of lines", field="tail"))
+                return
+            self._send(200, self.cloud.instance_log(parts[1], int(raw)).encode(), "text/plain")
         else:
             self._error(NotFound(f"no route {url.path}"))
 

@@ -50,13 +50,21 @@ class LocalProvider(base.Provider):
             response = self.http.post(f"/call/{method}", json=body)
         except httpx.HTTPError as exc:
             raise ProviderError(f"local cloud unreachable: {exc}") from None
-        data = response.json()
+        try:
+            data = response.json()
+        except ValueError:
+            raise ProviderError(f"local cloud answered {response.status_code}") from None
         if response.status_code != 200:
             raise codec.error_from_json(response.status_code, data)
         return codec.decode(data["result"])
 
     def instance_log(self, instance_id: str, tail: int = 200) -> str:
-        response = self.http.get(f"/instances/{instance_id}/log", params={"tail": tail})
+        try:
+            response = self.http.get(f"/instances/{instance_id}/log", params={"tail": tail})
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"local cloud unreachable: {exc}") from None
+        if response.status_code != 200:
+            raise codec.error_from_json(response.status_code, response.json())
         return response.text
 
     # Images: files, no daemon needed -------------------------------------------------------
