@@ -2,7 +2,7 @@
 
 The target's first environment (by name) gives the provider (``build_provider``: boto3 stays
 in ``providers/aws``) and the ``bake`` options (``bake`` metadata object: ``parentImage``,
-``baseSteps``, ``instanceType``, ``sshUsername``, ``subnetId``, ``communicator``,
+``baseSteps``, ``baseImage`` (pins the base of service bakes), ``instanceType``, ``sshUsername``, ``subnetId``, ``communicator``,
 ``startRetryTimeout``). The newest AMI tagged ``klink:role=base`` is the source of service
 bakes. After a bake the AMI is shared with the accounts of the target's environments (launch
 permissions) and its tags are copied into each of them. A failed bake deregisters every AMI
@@ -75,6 +75,11 @@ class AwsBaker:
         return images
 
     def newest_base(self) -> Image:
+        pinned = self.bake.get("baseImage")
+        if isinstance(pinned, str) and pinned:
+            # An operator's choice (e.g. while a new base is being tried) wins over "newest".
+            image: Image = self.provider.describe_image(pinned)
+            return image
         bases = self.base_images()
         if not bases:
             raise NotFound(
