@@ -25,15 +25,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from klink.providers import base
+from klink.providers.local import control, daemon
+from klink.providers.local.images import ImageStore
+from klink.providers.local.provider import LocalProvider
+from klink.providers.local.timing import time_group_launch
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "local_launch.json"
-sys.path.insert(0, str(ROOT / "src"))
-
-from klink.providers import base  # noqa: E402
-from klink.providers.local import control, daemon  # noqa: E402
-from klink.providers.local.images import ImageStore  # noqa: E402
-from klink.providers.local.provider import LocalProvider  # noqa: E402
-from klink.providers.local.timing import time_group_launch  # noqa: E402
 
 
 def free_port() -> int:
