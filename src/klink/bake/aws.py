@@ -3,10 +3,11 @@
 The target's first environment (by name) gives the provider (``build_provider``: boto3 stays
 in ``providers/aws``) and the ``bake`` options (``bake`` metadata object: ``parentImage``,
 ``baseSteps``, ``baseImage`` (pins the base of service bakes), ``instanceType``,
-``sshUsername``, ``subnetId``, ``communicator``, ``startRetryTimeout``). The newest AMI tagged ``klink:role=base`` is the source of service
-bakes. After a bake the AMI is shared with the accounts of the target's environments (launch
-permissions) and its tags are copied into each of them. A failed bake deregisters every AMI
-Packer reported creating, and any AMI of the bake's (unique) name.
+``sshUsername``, ``subnetId``, ``communicator``, ``startRetryTimeout``). The newest AMI
+tagged ``klink:role=base`` is the source of service bakes. After a bake the AMI is shared
+with the accounts of the target's environments (launch permissions) and its tags are copied
+into each of them. A failed bake deregisters every AMI Packer reported creating, and any AMI
+of the bake's (unique) name.
 """
 
 from __future__ import annotations
