@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import httpx
 import pytest
 
+from klink.config.client import ConfigClient
+from klink.errors import InvalidInput, NotFound
 from tests.config.conftest import ConfigWorld
 
 pytestmark = pytest.mark.slow
@@ -231,3 +234,35 @@ def test_a_deployer_of_the_environment_may_push(world: ConfigWorld, tmp_path: Pa
     with world.server.client() as http:
         body = http.get("/config/repos/search/poke/files/deployment-params.json").json()
     assert body["data"]["defaultCooldown"] == 42
+
+
+def test_a_large_push_streams_through(world: ConfigWorld, tmp_path: Path) -> None:
+    # Bigger than git's 1 MiB http.postBuffer: git sends it chunked, without Content-Length.
+    _setup(world)
+    git = world.git()
+    work = _clone(world, tmp_path)
+    (work / "notes.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    git.run(["add", "notes.bin"], work)
+    git.run(["commit", "--quiet", "-m", "Notes"], work)
+    git.run(["push", "--quiet", "origin", "HEAD"], work)
+    copy = tmp_path / "copy"
+    git.run(["clone", "--quiet", world.url("search", "poke"), str(copy)])
+    assert (copy / "notes.bin").read_bytes() == (work / "notes.bin").read_bytes()
+
+
+def test_config_client_for_other_services(world: ConfigWorld) -> None:
+    _setup(world)
+    config = ConfigClient(world.server.runtime.http("config"))
+    head = config.resolve("search", "poke", "HEAD")
+    assert len(head) == 40
+    assert config.file("search", "poke", "launch-data.json", head) == (head, [])
+    commit, props = config.file("search", "poke", "application-properties.json")
+    assert commit == head
+    assert props["service.port"] == 8080
+    assert config.create_repo("search", "poke")["created"] is False
+    assert [r["env"] for r in config.repos("search")] == ["poke", "prod"]
+    with pytest.raises(NotFound):
+        config.resolve("search", "poke", "HEAD~5")
+    with pytest.raises(InvalidInput) as caught:
+        config.file("search", "poke", "launch-data.json", "--help")
+    assert caught.value.field == "at"

@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from klink.auth.tokens import Principal
 from klink.config.gitcmd import git_env
@@ -33,6 +34,25 @@ _PATH_RE = re.compile(
 _REALM = 'Basic realm="klink", charset="UTF-8"'
 
 router = APIRouter(tags=["git"])
+
+
+class _CgiResponse(StreamingResponse):
+    """A streaming response that never reads from the client while it streams.
+
+    ``http-backend`` answers with its headers before it has read the request (a push), and
+    Starlette's ``StreamingResponse`` would meanwhile wait for a disconnect by calling
+    ``receive()``, taking request body chunks away from the feeder; this one leaves ``receive``
+    to the feeder alone.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        async for chunk in self.body_iterator:
+            data = chunk if isinstance(chunk, bytes) else str(chunk).encode()
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -161,4 +181,4 @@ async def serve(request: Request, repos: ConfigRepos, app: str, env: str, path: 
             await proc.wait()
 
     media_type: Any = headers.pop("Content-Type", None)
-    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)
+    return _CgiResponse(body(), status_code=status, headers=headers, media_type=media_type)
