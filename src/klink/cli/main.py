@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "klink.cli.local",
     "klink.cli.infra",
     "klink.cli.build",
+    "klink.cli.deploy",
 )
 
 # name -> (module, one-line help), in the order `klink --help` lists them.
@@ -48,6 +49,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bake-base": ("klink.cli.build", "bake a new base image now"),
     "images": ("klink.cli.build", "list an app's images"),
     "delete-image": ("klink.cli.build", "deregister an image not in use"),
+    "deploy": ("klink.cli.deploy", "deploy an image (red-black)"),
+    "watch": ("klink.cli.deploy", "follow a deployment until it ends"),
+    "undo": ("klink.cli.deploy", "undo the failed or paused deployment in progress"),
+    "rollback": ("klink.cli.deploy", "deploy the previous image and config again"),
+    "redeploy": ("klink.cli.deploy", "deploy the last image with the newest config"),
+    "pause": ("klink.cli.deploy", "pause the deployment in progress"),
+    "resume": ("klink.cli.deploy", "resume a paused deployment"),
+    "cancel": ("klink.cli.deploy", "cancel the deployment in progress"),
+    "retry": ("klink.cli.deploy", "re-run the failed action of the deployment in progress"),
+    "resize": ("klink.cli.deploy", "resize the current group"),
+    "deployments": ("klink.cli.deploy", "deployment history"),
+    "boxes": ("klink.cli.deploy", "instances of the current group"),
+    "lock": ("klink.cli.deploy", "close Klink for deployments (admin)"),
+    "unlock": ("klink.cli.deploy", "reopen Klink, or free a stuck app+env (admin)"),
+    "worker": ("klink.cli.deploy", "run the deployment engine alone"),
 }
 
 DESCRIPTION = "Immutable red-black deployments: build, bake, deploy, undo."
