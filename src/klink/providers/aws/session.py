@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from klink.errors import Conflict, InvalidInput, NotFound, ProviderError, Throttled
 
@@ -128,8 +129,9 @@ def translate(what: str = "") -> Iterator[None]:
         if code in CONFLICT_CODES:
             raise Conflict(message) from None
         raise ProviderError(f"{message} ({code})" if code else message) from None
-    except BotoCoreError as exc:
-        raise ProviderError(f"{prefix}{exc}") from None
+    except (BotoCoreError, ResponseParserError) as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ProviderError(f"{prefix}{first_line}") from None
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,12 @@ class AwsSession:
                 return fn()
             except ClientError as exc:
                 if not is_retryable(exc) or attempt == attempts - 1:
+                    with translate(what):
+                        raise
+            except ResponseParserError:
+                # An unreadable answer (an HTML error page): maybe transient, retried, but
+                # reported as the cloud's failure rather than throttling when it persists.
+                if attempt == attempts - 1:
                     with translate(what):
                         raise
             except BotoCoreError:
