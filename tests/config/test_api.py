@@ -84,51 +84,57 @@ def test_commits_paginate_over_the_whole_history(world: ConfigWorld) -> None:
         assert deep.json()["data"]["desiredCapacity"] == 1 + (199 - 150) % 5
 
 
-@pytest.mark.parametrize(
-    "ref",
-    [
-        "../../etc/passwd",
-        "--output=/tmp/owned",
-        "-n",
-        "HEAD\x00",
-        " HEAD",
-        "HEAD main",
-        "HEAD:deployment-params.json",
-        "main@{0}",
-        "HEAD..main",
-        "main/.hidden",
-        "HEAD;rm -rf /",
-        "$(id)",
-        "",
-    ],
-)
-def test_hostile_refs_are_refused_before_git_sees_them(world: ConfigWorld, ref: str) -> None:
+HOSTILE_REFS = [
+    "../../etc/passwd",
+    "--output=/tmp/owned",
+    "-n",
+    "HEAD\x00",
+    " HEAD",
+    "HEAD main",
+    "HEAD:deployment-params.json",
+    "main@{0}",
+    "HEAD..main",
+    "main/.hidden",
+    "HEAD;rm -rf /",
+    "$(id)",
+    "",
+]
+HOSTILE_NAMES = [
+    "secret.json",
+    "..%2F..%2Fetc%2Fpasswd",
+    ".git",
+    "HEAD",
+    "deployment-params.json%00",
+]
+
+
+def test_hostile_refs_are_refused_before_git_sees_them(world: ConfigWorld, tmp_path: Path) -> None:
     _setup(world)
+    owned = tmp_path / "owned"
     with world.server.client() as http:
-        for path, param in (
-            (f"{BASE}/files/deployment-params.json", "at"),
-            (f"{BASE}/diff", "from"),
-            (f"{BASE}/commits", "before"),
-            (f"{BASE}/resolve", "at"),
-        ):
-            response = http.get(path, params={param: ref})
-            assert response.status_code == 400, (path, ref, response.text)
-            assert response.json()["error"]["field"] == param
-    assert not Path("/tmp/owned").exists()
+        for raw in HOSTILE_REFS:
+            ref = raw.replace("/tmp/owned", str(owned))
+            for path, param in (
+                (f"{BASE}/files/deployment-params.json", "at"),
+                (f"{BASE}/diff", "from"),
+                (f"{BASE}/commits", "before"),
+                (f"{BASE}/resolve", "at"),
+            ):
+                response = http.get(path, params={param: ref})
+                assert response.status_code == 400, (path, ref, response.text)
+                assert response.json()["error"]["field"] == param
+    assert not owned.exists()
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["secret.json", "..%2F..%2Fetc%2Fpasswd", ".git", "HEAD", "deployment-params.json%00"],
-)
-def test_unknown_and_hostile_file_names_are_refused(world: ConfigWorld, name: str) -> None:
+def test_unknown_and_hostile_file_names_are_refused(world: ConfigWorld) -> None:
     _setup(world)
     with httpx.Client(
         base_url=world.server.url, headers={"Authorization": f"Bearer {world.server.token}"}
     ) as http:
-        response = http.get(f"{BASE}/files/{name}")
-    assert 400 <= response.status_code < 500
-    assert "error" in response.json()
+        for name in HOSTILE_NAMES:
+            response = http.get(f"{BASE}/files/{name}")
+            assert 400 <= response.status_code < 500, name
+            assert "error" in response.json()
 
 
 def test_unknown_repos_and_commits_are_404(world: ConfigWorld) -> None:
