@@ -1,10 +1,11 @@
 """Local provider launch: a group of 8 against a group of 1, on a real local cloud.
 
 Time from ``create_group`` until every instance of the group answers ``/healthcheck`` (the
-hello example, started by the image's start command). Rounds interleave 1 and 8 so machine
-noise hits both alike; the figure is the ratio of medians, shown beside 8x (what launching one
-after another would cost). On a machine with few cores the ratio is bounded by CPU: each
-instance is a Python process whose start-up is CPU work.
+hello example, started by the image's start command), and until every instance is
+``InService`` with a trivial start command (``sleep``: the launch machinery alone). Rounds
+interleave 1 and 8 so machine noise hits both alike; the figure is the ratio of medians, shown
+beside 8x (what launching one after another would cost). On a machine with few cores the HTTP
+ratio is bounded by CPU: each hello instance is a Python process whose start-up is CPU work.
 
     .venv/bin/python bench/local_launch.py [--rounds 5]
 """
@@ -68,28 +69,47 @@ def main() -> None:
                 name="lt", image_id=image.id, instance_type="local", user_data=user_data
             )
         )
-        times: dict[int, list[float]] = {1: [], 8: []}
+        sleeper = ImageStore(home).create(
+            staging, name="sleep-bench", start_command="exec sleep 600", tags={base.TAG_APP: "s"}
+        )
+        provider.create_launch_template(
+            base.LaunchTemplateSpec(
+                name="lt-sleep", image_id=sleeper.id, instance_type="local", user_data=""
+            )
+        )
+        cases = {"http": ("lt", port), "process": ("lt-sleep", None)}
+        times: dict[tuple[str, int], list[float]] = {(c, n): [] for c in cases for n in (1, 8)}
         n = 0
         for _ in range(args.rounds):
-            for size in (1, 8):
-                name = f"hello-bench-v{n:03d}"
-                n += 1
-                times[size].append(time_group_launch(provider, name, "lt", size, port))
-                provider.delete_group(name)
-                while provider.group_exists(name):
-                    time.sleep(0.05)
+            for case, (template, case_port) in cases.items():
+                for size in (1, 8):
+                    name = f"bench-bench-v{n:03d}"
+                    n += 1
+                    elapsed = time_group_launch(provider, name, template, size, case_port)
+                    times[(case, size)].append(elapsed)
+                    provider.delete_group(name)
+                    while provider.group_exists(name):
+                        time.sleep(0.05)
         provider.close()
     finally:
         control.stop_all(home, grace=2.0)
         shutil.rmtree(home, ignore_errors=True)
-    one, eight = statistics.median(times[1]), statistics.median(times[8])
-    rows = [
-        {"group": "1 instance", "median_s": round(one, 3), "ratio": 1.0},
-        {"group": "8 instances", "median_s": round(eight, 3), "ratio": round(eight / one, 2)},
-        {"group": "8 one after another (8 x 1)", "median_s": round(8 * one, 3), "ratio": 8.0},
-    ]
+    labels = {"http": "serving HTTP (hello)", "process": "InService (sleep)"}
+    rows = []
+    for case in cases:
+        one = statistics.median(times[(case, 1)])
+        eight = statistics.median(times[(case, 8)])
+        rows += [
+            {"case": f"1 instance, {labels[case]}", "median_s": round(one, 3), "ratio": 1.0},
+            {
+                "case": f"8 instances, {labels[case]}",
+                "median_s": round(eight, 3),
+                "ratio": round(eight / one, 2),
+            },
+            {"case": "  8 one after another (8 x 1)", "median_s": round(8 * one, 3), "ratio": 8.0},
+        ]
     for row in rows:
-        print(f"{row['group']:<30} {row['median_s']:>8.3f}s {row['ratio']:>6.2f}x")
+        print(f"{row['case']:<38} {row['median_s']:>8.3f}s {row['ratio']:>6.2f}x")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -99,7 +119,8 @@ def main() -> None:
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                 f"Python {platform.python_version()}",
                 "rounds": args.rounds,
-                "measure": "create_group until every instance answers /healthcheck",
+                "measure": "create_group until every instance answers /healthcheck (http) "
+                "or is InService (process)",
                 "results": rows,
             },
             indent=2,
