@@ -152,7 +152,7 @@ class DeploymentParams(_Model):
     default_cooldown: int = Field(default=10, ge=0)
     health_check_type: Literal["EC2", "ELB"] = "EC2"
     health_check_grace_period: int = Field(default=600, ge=0)
-    health_check_interval_seconds: int = Field(default=5, ge=1, le=300)
+    health_check_interval_seconds: float = Field(default=5.0, gt=0, le=300)
     instance_healthy_attempts: int = Field(default=100, ge=1)
     load_balancer_healthy_attempts: int = Field(default=100, ge=1)
     skip_instance_healthcheck: bool = False
