@@ -139,3 +139,25 @@ def test_validate(capsys: pytest.CaptureFixture[str], world: ConfigWorld, tmp_pa
     code, _, err = run(capsys, world, "config", "validate", str(other))
     assert code == 2
     assert "--as" in err
+
+
+def test_clone_every_environment_of_an_app(
+    capsys: pytest.CaptureFixture[str],
+    world: ConfigWorld,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world.env("poke")
+    world.env("prod")
+    world.app("search")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, world, "config", "clone", "search")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "cloned search-poke into search-poke",
+        "cloned search-prod into search-prod",
+    ]
+    assert (tmp_path / "search-prod" / "deployment-params.json").is_file()
+    code, _, err = run(capsys, world, "config", "clone", "search", "poke")
+    assert code == 1
+    assert err == "klink: search-poke exists\n"
