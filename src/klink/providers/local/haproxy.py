@@ -126,6 +126,9 @@ class HAProxy:
         if check.returncode != 0:
             raise ProviderError(f"haproxy rejected its config: {check.stderr.strip()[-500:]}")
         temp.replace(self.config_path)
+        if current is None:
+            # A fresh start re-checks every server; an old saved state could be stale.
+            self.state_path.unlink(missing_ok=True)
         argv = [self.binary, "-D", "-f", str(self.config_path), "-p", str(self.folder / "raw.pid")]
         if current is not None:
             argv += ["-x", str(self.socket_path), "-sf", str(current[0])]

@@ -1,10 +1,11 @@
 """The local cloud's control loop: what Auto Scaling and ELB do in the background.
 
-Each step, under the cloud's lock: notice dead instances (replaced unless ``Terminate`` is
-suspended, in which case they stay, Unhealthy); bring each group to its desired count
-(launching in parallel on the cloud's thread pool unless ``Launch`` is suspended; terminating
-the newest extras unless ``Terminate`` is); walk terminating instances through drain → SIGTERM
-→ SIGKILL after the grace period → gone; finish drains; remove deleted groups once empty.
+Each step, under the cloud's lock: restart HAProxy if it died; notice dead instances (replaced
+unless ``Terminate`` or ``ReplaceUnhealthy`` is suspended, in which case they stay, Unhealthy);
+bring each group to its desired count (launching in parallel on the cloud's thread pool unless
+``Launch`` is suspended; terminating the newest extras unless ``Terminate`` is); walk
+terminating instances through drain → SIGTERM → SIGKILL after the grace period → gone; finish
+drains; remove deleted groups once empty.
 Launches run outside the lock; a finished launch is ``InService`` and, when its group has target
 groups and ``AddToLoadBalancer`` is not suspended, registered with them.
 """
@@ -65,9 +66,9 @@ def _check_processes(cloud: LocalCloud) -> None:
         if rec["pid"] is None or rec["state"] != base.IN_SERVICE or cloud.instance_alive(rec):
             continue
         group = cloud.state.groups.get(rec["group"], {})
-        if "Terminate" in group.get("suspended", ()):
+        if {"Terminate", "ReplaceUnhealthy"} & set(group.get("suspended", ())):
             if not rec.get("dead"):
-                log.info("instance %s died; Terminate suspended, keeping it", rec["id"])
+                log.info("instance %s died; replacement suspended, keeping it", rec["id"])
                 rec["dead"] = True
                 cloud.save()
             continue
