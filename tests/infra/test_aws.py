@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from klink.errors import Conflict
+from klink.errors import Conflict, InvalidInput
 from klink.infra.live import Cloud
 from klink.infra.reconcile import apply_for, plan_for
 from tests.infra.conftest import boto
@@ -263,3 +263,35 @@ def test_a_stale_plan_hash_is_refused(env_metadata: dict[str, Any], cloud: Cloud
     with pytest.raises(Conflict, match="plan changed") as caught:
         apply_for(DEFINITION, "search", "prod", env_metadata, cloud, plan_hash=shown.plan_hash)
     assert caught.value.status == 409
+
+
+def test_rules_may_name_a_shared_group_of_the_environment(
+    moto: str, env_metadata: dict[str, Any], cloud: Cloud
+) -> None:
+    env_metadata["infra"]["securityGroups"] = ["shared-monitoring"]
+    data = {
+        "securityGroups": {
+            "search-web": {
+                "ingress": [{"protocol": "tcp", "ports": 9100, "from": ["shared-monitoring"]}]
+            }
+        }
+    }
+    with pytest.raises(InvalidInput, match="does not exist") as caught:
+        plan_for(data, "search", "prod", env_metadata, cloud)
+    assert caught.value.field == "securityGroups.search-web"
+
+    ec2 = boto(moto, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    shared = ec2.create_security_group(
+        GroupName="shared-monitoring", Description="monitoring", VpcId=vpc["VpcId"]
+    )["GroupId"]
+    apply(data, env_metadata, cloud)
+    web = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["search-web"]}])[
+        "SecurityGroups"
+    ][0]
+    pairs = [g["GroupId"] for p in web["IpPermissions"] for g in p.get("UserIdGroupPairs", [])]
+    assert pairs == [shared]
+    assert plan_for(data, "search", "prod", env_metadata, cloud).empty
+    # The shared group is not the app's: never in its plan, even with prune.
+    pruned = plan_for({**data, "prune": True}, "search", "prod", env_metadata, cloud)
+    assert pruned.empty

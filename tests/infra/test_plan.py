@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from klink.errors import Conflict
+from klink.errors import Conflict, InvalidInput
 from klink.infra.plan import Live, build_plan
 from klink.infra.resources import (
     LISTENER,
@@ -245,3 +245,22 @@ def test_aws_only_kinds_are_reported_not_applicable() -> None:
     assert [(a.op, a.kind) for a in plan.actions] == [("create", TARGET_GROUP)]
     assert len(plan.not_applicable) == 5
     assert "security group search-lb: not applicable" in plan.not_applicable[0]
+
+
+def test_a_security_group_that_does_not_exist_is_refused_before_apply() -> None:
+    desired = replace(
+        FULL,
+        security_groups={
+            **FULL.security_groups,
+            "search-web": replace(
+                WEB, ingress=frozenset({Rule("tcp", 80, 80, group="shared-monitoring")})
+            ),
+        },
+    )
+    with pytest.raises(InvalidInput) as caught:
+        build_plan(
+            Definition("search", "prod", desired), Live(State(), existing_groups=frozenset())
+        )
+    assert caught.value.field == "securityGroups.search-web"
+    shared = Live(State(), existing_groups=frozenset({"shared-monitoring"}))
+    assert build_plan(Definition("search", "prod", desired), shared).actions

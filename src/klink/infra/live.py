@@ -162,4 +162,5 @@ def read_live(definition: Definition, cloud: Cloud) -> Live:
             roles=roles.mine,
         ),
         foreign=foreign,
+        existing_groups=frozenset(aws.group_ids()),
     )

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from klink.errors import Conflict
+from klink.errors import Conflict, InvalidInput
 from klink.infra.resources import (
     AWS_ONLY_KINDS,
     KIND_ORDER,
@@ -111,6 +111,8 @@ class Live:
     state: State
     foreign: Mapping[tuple[str, str], str] = field(default_factory=dict)
     unsupported_kinds: frozenset[str] = frozenset()
+    # Names of every security group in the VPC (None: not known, e.g. on the local provider).
+    existing_groups: frozenset[str] | None = None
 
 
 def canonical(value: Any) -> Any:
@@ -283,6 +285,7 @@ def build_plan(definition: Definition, live: Live) -> Plan:
                     "rename it in infrastructure.yaml",
                     field=name,
                 )
+    _check_group_references(desired, live)
     ups: list[Action] = []
     deletes: list[Action] = []
     kept: list[str] = []
@@ -330,6 +333,29 @@ def build_plan(definition: Definition, live: Live) -> Plan:
         kept=tuple(kept),
         not_applicable=tuple(not_applicable),
     )
+
+
+def _check_group_references(desired: State, live: Live) -> None:
+    """Every security group named by a rule or a load balancer is defined here or exists
+    (a shared group of the environment); else the plan would fail halfway through apply."""
+    if live.existing_groups is None:
+        return
+    known = set(desired.security_groups) | live.existing_groups
+    for group in desired.security_groups.values():
+        for rule in sorted(group.ingress | group.egress):
+            if rule.group is not None and rule.group not in known:
+                raise InvalidInput(
+                    f"security group {group.name} names group {rule.group!r}, which does not "
+                    "exist in the VPC",
+                    field=f"securityGroups.{group.name}",
+                )
+    for lb in desired.load_balancers.values():
+        for name in sorted(lb.security_groups - known):
+            raise InvalidInput(
+                f"load balancer {lb.name} names security group {name!r}, which does not exist "
+                "in the VPC",
+                field=f"loadBalancers.{lb.name}.securityGroups",
+            )
 
 
 def applicable(kind: str, provider_name: str) -> bool:
