@@ -233,6 +233,11 @@ def test_cli_plan_apply_history(world: World, capsys: pytest.CaptureFixture[str]
     assert main(["infra", "plan", "search", "prod", *common]) == 0
     out = capsys.readouterr().out
     assert "+ create security group search-web" in out
+    # Asked to confirm with no terminal: usage error, nothing applied.
+    assert main(["infra", "apply", "search", "prod", *common]) == 2
+    assert "pass --yes" in capsys.readouterr().err
+    assert main(["infra", "history", "search", "prod", "--json", *common]) == 0
+    assert json.loads(capsys.readouterr().out) == []
     assert main(["infra", "apply", "search", "prod", "--yes", "--json", *common]) == 0
     entry = json.loads(capsys.readouterr().out)
     assert entry["status"] == "succeeded"
@@ -242,3 +247,7 @@ def test_cli_plan_apply_history(world: World, capsys: pytest.CaptureFixture[str]
     assert [h["id"] for h in json.loads(capsys.readouterr().out)] == [entry["id"]]
     assert main(["infra", "plan", "search", "nope", *common]) == 1
     assert "nope" in capsys.readouterr().err
+    assert main(["infra", "drift", "prod", "--now", *common]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["ENV", "APP", "STATE", "CHECKED", "DETAIL"]
+    assert out.splitlines()[1].split()[:3] == ["prod", "search", "ok"]
