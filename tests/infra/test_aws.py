@@ -295,3 +295,55 @@ def test_rules_may_name_a_shared_group_of_the_environment(
     # The shared group is not the app's: never in its plan, even with prune.
     pruned = plan_for({**data, "prune": True}, "search", "prod", env_metadata, cloud)
     assert pruned.empty
+
+
+def test_a_failure_stops_the_apply_and_the_next_run_continues(
+    moto: str, env_metadata: dict[str, Any], cloud: Cloud
+) -> None:
+    broken = copy.deepcopy(DEFINITION)
+    broken["loadBalancers"]["search"]["subnets"] = ["subnet-doesnotexist"]
+    plan, result = apply_for(broken, "search", "prod", env_metadata, cloud)
+    assert result.status == "failed"
+    assert [a.name for a in result.done] == ["search-lb", "search-web", "search-web"]
+    assert result.failed is not None
+    assert result.failed.line == "create load balancer search"
+    assert result.error
+    assert [a.line for a in result.not_done] == [
+        "create listener search:80",
+        "create IAM role search-prod",
+    ]
+    # The fixed definition's plan starts where the failed apply stopped.
+    plan = plan_for(DEFINITION, "search", "prod", env_metadata, cloud)
+    assert ops(plan) == [
+        ("create", "load_balancer", "search"),
+        ("create", "listener", "search:80"),
+        ("create", "role", "search-prod"),
+    ]
+    apply(DEFINITION, env_metadata, cloud)
+    assert plan_for(DEFINITION, "search", "prod", env_metadata, cloud).empty
+
+
+def test_load_balancer_groups_and_listener_target_change_in_place(
+    moto: str, env_metadata: dict[str, Any], cloud: Cloud
+) -> None:
+    apply(DEFINITION, env_metadata, cloud)
+    elb = boto(moto, "elbv2")
+    arn = elb.describe_load_balancers(Names=["search"])["LoadBalancers"][0]["LoadBalancerArn"]
+    changed = copy.deepcopy(DEFINITION)
+    changed["targetGroups"]["search-api"] = {"port": 8081}
+    lb = changed["loadBalancers"]["search"]
+    lb["securityGroups"] = ["search-lb", "search-web"]
+    lb["listeners"] = [{"port": 80, "targetGroup": "search-api"}]
+    plan = plan_for(changed, "search", "prod", env_metadata, cloud)
+    assert [a.line for a in plan.actions] == [
+        "create target group search-api",
+        "update load balancer search: security_groups [search-lb] -> [search-lb, search-web]",
+        "update listener search:80: target_group search-web -> search-api",
+    ]
+    apply(changed, env_metadata, cloud)
+    now = elb.describe_load_balancers(Names=["search"])["LoadBalancers"][0]
+    assert now["LoadBalancerArn"] == arn  # changed in place, not replaced
+    assert len(now["SecurityGroups"]) == 2
+    listener = elb.describe_listeners(LoadBalancerArn=arn)["Listeners"][0]
+    assert ":targetgroup/search-api/" in listener["DefaultActions"][0]["TargetGroupArn"]
+    assert plan_for(changed, "search", "prod", env_metadata, cloud).empty

@@ -20,7 +20,6 @@ from typing import Any
 
 from klink.errors import Conflict, InvalidInput
 from klink.infra.resources import (
-    AWS_ONLY_KINDS,
     KIND_ORDER,
     KIND_TITLES,
     Definition,
@@ -357,6 +356,3 @@ def _check_group_references(desired: State, live: Live) -> None:
                 field=f"loadBalancers.{lb.name}.securityGroups",
             )
 
-
-def applicable(kind: str, provider_name: str) -> bool:
-    return provider_name == "aws" or kind not in AWS_ONLY_KINDS
