@@ -6,11 +6,12 @@ files and needs no daemon.
 - **Base image**: a staging tree (empty, or hard-linked from a parent image) in which the base
   steps run with ``sh -c`` (default: the ``etc/``, ``opt/``, ``var/`` folders and a marker
   file ``etc/klink-base``); frozen into an image tagged ``klink:role=base``.
-- **Service image**: the newest base image's tree hard-linked into a staging folder (no data is
-  copied, which is what makes the phase fast), the artifact unpacked into ``opt/{app}/`` (fresh
-  files, never written through a link), the bake commands (``{{version}}`` substituted) run with
-  ``sh -ec`` with the staging tree as working directory and a throwaway ``HOME``/``TMPDIR``,
-  within the time limit; then the manifest is written and the tree renamed into place, frozen.
+- **Service image**: the newest base image's tree hard-linked into a staging folder
+  (``cp -al``; no data is copied, which is what makes the phase fast), the artifact unpacked
+  into ``opt/{app}/`` (fresh files, never written through a link), the bake commands
+  (``{{version}}`` substituted) run with ``sh -ec`` with the staging tree as working directory
+  and a throwaway ``HOME``/``TMPDIR``, within the time limit; then the manifest is written
+  and the tree renamed into place, frozen.
 
 Bake commands must replace files of the base rather than modify them in place: the staging
 tree shares the base's inodes (the image store's rule). A failed bake leaves nothing behind.
@@ -22,12 +23,13 @@ import os
 import secrets
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from klink.build import process
-from klink.errors import InvalidInput, NotFound
+from klink.errors import ExternalCommandError, InvalidInput, NotFound
 from klink.names import image_name
 from klink.providers.base import (
     TAG_APP,
@@ -83,7 +85,7 @@ class LocalBaker:
         staging = self._staging()
         try:
             if parent is not None:
-                link_tree(self.images.root(parent), staging)
+                fast_link_tree(self.images.root(parent), staging)
             else:
                 staging.mkdir(parents=True)
             env = self._env(staging, {"KLINK_BAKED_AT": stamp(at)})
@@ -134,15 +136,24 @@ class LocalBaker:
         base = self.newest_base()
         at = self.clock()
         staging = self._staging()
+        unpacked = staging.with_name(staging.name + "-app")
         try:
+            # Linking the base (cp, another process) and unpacking the artifact (zlib, which
+            # releases the GIL) run side by side; the unpacked tree is then moved into place.
             log(f"linking base image {base.id} ({base.name})")
-            link_tree(self.images.root(base.id), staging)
-            app_dir = staging / "opt" / app
-            # The linked tree shares the base's inodes: remove, never overwrite.
-            remove_tree(app_dir)
-            app_dir.mkdir(parents=True)
             log(f"unpacking {artifact.name} into opt/{app}/")
-            _unpack(artifact, app_dir)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                linking = pool.submit(fast_link_tree, self.images.root(base.id), staging)
+                try:
+                    unpacked.mkdir()
+                    _unpack(artifact, unpacked)
+                finally:
+                    linking.result()
+            app_dir = staging / "opt" / app
+            # The linked tree shares the base's inodes: replace, never write into it.
+            remove_tree(app_dir)
+            app_dir.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(unpacked, app_dir)
             commands = [c.replace("{{version}}", version) for c in bake_commands]
             if commands:
                 env = self._env(
@@ -182,6 +193,7 @@ class LocalBaker:
             )
         finally:
             remove_tree(staging)
+            remove_tree(unpacked)
         log(f"image {image.id} ({image.name})")
         return image
 
@@ -207,9 +219,21 @@ class LocalBaker:
         remove_tree(staging / ".klink-bake")
 
 
+def fast_link_tree(src: Path, dst: Path) -> None:
+    """``link_tree`` (hard links, same layout) done by ``cp -al``, several times faster than
+    linking file by file from Python; falls back to ``link_tree`` where ``cp`` cannot."""
+    try:
+        process.run(["cp", "-al", "--", str(src), str(dst)], timeout=600, what="cp -al")
+    except ExternalCommandError:
+        remove_tree(dst)
+        link_tree(src, dst)
+
+
 def _unpack(artifact: Path, dest: Path) -> None:
     try:
         with tarfile.open(artifact, mode="r:*") as tar:
+            # The default 16 KiB copy buffer makes unpacking about twice as slow.
+            setattr(tar, "copybufsize", 1 << 20)  # noqa: B010 - not in typeshed's TarFile
             # "data": no absolute paths, no "..", no links out of dest, no device files.
             tar.extractall(dest, filter="data")
     except (tarfile.TarError, OSError) as exc:
