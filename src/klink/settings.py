@@ -34,6 +34,14 @@ def _float(value: str) -> float:
     return number
 
 
+def _cron(value: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError("not a cron expression (e.g. '0 4 * * 1': Mondays 04:00 UTC)")
+    return value
+
+
 def _bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -120,7 +128,7 @@ class Settings:
             notify_slack_url=_get(env, "KLINK_NOTIFY_SLACK_URL", str, ""),
             build_timeout_seconds=_get(env, "KLINK_BUILD_TIMEOUT", _float, 900.0),
             bake_timeout_seconds=_get(env, "KLINK_BAKE_TIMEOUT", _float, 1800.0),
-            bake_base_schedule=_get(env, "KLINK_BAKE_BASE_SCHEDULE", str, "0 4 * * 1"),
+            bake_base_schedule=_get(env, "KLINK_BAKE_BASE_SCHEDULE", _cron, "0 4 * * 1"),
             images_keep=_get(env, "KLINK_IMAGES_KEEP", _int, 5),
             schedules_enabled=_get(env, "KLINK_SCHEDULES", _bool, True),
         )

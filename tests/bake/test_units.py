@@ -138,3 +138,13 @@ def test_a_failed_job_ends_with_one_error_event() -> None:
         "error": {"code": "not_found", "message": "no base image", "field": "base_image"}
     }
     assert events[0] == {"log": "looking"}
+
+
+def test_a_bad_base_schedule_is_a_settings_error_naming_the_variable() -> None:
+    from klink.settings import Settings
+
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"KLINK_HOME": "/nonexistent", "KLINK_BAKE_BASE_SCHEDULE": "weekly"})
+    assert caught.value.field == "KLINK_BAKE_BASE_SCHEDULE"
+    settings = Settings.from_env({"KLINK_HOME": "/x", "KLINK_BAKE_BASE_SCHEDULE": "0 5 * * *"})
+    assert settings.bake_base_schedule == "0 5 * * *"
