@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from klink.errors import Conflict, InvalidInput
-from klink.infra.live import Cloud
+from klink.infra.live import Cloud, cloud_for
 from klink.infra.reconcile import apply_for, plan_for
+from klink.providers.aws.provider import AwsProvider
+from tests.aws.faults import FaultInjector
 from tests.infra.conftest import boto
 
 pytestmark = pytest.mark.slow
@@ -347,3 +349,21 @@ def test_load_balancer_groups_and_listener_target_change_in_place(
     listener = elb.describe_listeners(LoadBalancerArn=arn)["Listeners"][0]
     assert ":targetgroup/search-api/" in listener["DefaultActions"][0]["TargetGroupArn"]
     assert plan_for(changed, "search", "prod", env_metadata, cloud).empty
+
+
+def test_throttling_is_retried_at_the_provider_boundary(
+    moto: str, env_metadata: dict[str, Any]
+) -> None:
+    # botocore's own retries off, so that every retry is the session's (with a fake sleep).
+    env_metadata["aws_retries"] = {"max_attempts": 1, "backoff_attempts": 10}
+    slept: list[float] = []
+    provider = AwsProvider.from_environment("prod", env_metadata, sleep=slept.append)
+    faults = FaultInjector(0.3).attach(provider.session)
+    try:
+        cloud = cloud_for(provider, env_metadata)
+        apply(DEFINITION, env_metadata, cloud)
+        assert plan_for(DEFINITION, "search", "prod", env_metadata, cloud).empty
+    finally:
+        provider.close()
+    assert faults.injected > 5
+    assert len(slept) == faults.injected
