@@ -104,6 +104,8 @@ def test_create_from_nothing_then_apply_twice_is_a_no_op(
     listener = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"][0]
     assert listener["Port"] == 80
     assert ":targetgroup/search-web/" in listener["DefaultActions"][0]["TargetGroupArn"]
+    listener_tags = elb.describe_tags(ResourceArns=[listener["ListenerArn"]])["TagDescriptions"]
+    assert {t["Key"]: t["Value"] for t in listener_tags[0]["Tags"]}["klink:app"] == "search"
     assert sorted(iam.list_role_policies(RoleName="search-prod")["PolicyNames"]) == ["logs", "s3"]
     profile = iam.get_instance_profile(InstanceProfileName="search-prod")["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == ["search-prod"]

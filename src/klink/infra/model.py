@@ -330,6 +330,7 @@ def _resolve(
                 port=lraw["port"],
                 protocol=lraw.get("protocol", "HTTP"),
                 target_group=lraw["targetGroup"],
+                tags=tags,
             )
             if listener.target_group not in targets_raw:
                 problems.append(

@@ -355,4 +355,3 @@ def _check_group_references(desired: State, live: Live) -> None:
                 "in the VPC",
                 field=f"loadBalancers.{lb.name}.securityGroups",
             )
-

@@ -103,6 +103,8 @@ class ListenerSpec:
     port: int
     protocol: str
     target_group: str  # forwards to this target group (Klink name)
+    # Set at creation; not compared (a listener belongs to its load balancer, which is).
+    tags: Mapping[str, str] = field(default_factory=dict, compare=False)
     id: str | None = None  # the ARN, live only
 
     @property

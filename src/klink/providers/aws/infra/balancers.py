@@ -187,6 +187,7 @@ class Balancers(SecurityGroups):
                 Protocol=spec.protocol,
                 Port=spec.port,
                 DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+                **({"Tags": tag_list(spec.tags)} if spec.tags else {}),
             ),
         )
 
