@@ -224,3 +224,23 @@ def test_identical_bakes_coalesce_and_different_apps_bake_concurrently(
     assert [i.id for i in store.list("hello")] == list(hello_ids)
     assert "result" in results["hola"][0], results["hola"]
     assert len(store.list("hola")) == 1
+
+
+def test_scheduled_work_bakes_bases_and_cleans(start_server: StartServer, tmp_path: Path) -> None:
+    """What the schedule runs: a base bake on every target, then cleanup of every app."""
+    from klink.bake.service import BakeService
+
+    server = start_server(["auth", "metadata", "build", "bake"], KLINK_IMAGES_KEEP="0")
+    store = ImageStore(server.runtime.settings.home)
+    with server.client() as http:
+        put_env(http, "dev", provider="local")
+        hello_app(http, tmp_path)
+        service = BakeService(server.runtime)
+        service.bake_all_bases()
+        (base_image,) = [i for i in store.list(klink_only=False) if i.app is None]
+        assert base_image.tags[base.TAG_ROLE] == "base"
+        _, built = stream(http, "POST", "/build/builds/hello")
+        _, baked = stream(http, "POST", f"/bake/images/hello/{built['result']['version']}")
+    # No deploy service here: use cannot be told, so cleanup keeps everything.
+    service.clean_all()
+    assert [i.id for i in store.list("hello")] == [baked["result"]["image"]]

@@ -195,3 +195,31 @@ def test_upload_verifies_checksum_and_never_overwrites(start_server: StartServer
         assert ghost.status_code == 404
     staging = server.runtime.settings.home / "artifacts" / ".staging"
     assert not staging.exists() or list(staging.iterdir()) == []
+
+
+def test_build_output_arrives_while_the_build_runs(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    server = start_server()
+    release = tmp_path / "release"
+    repo = make_source_repo(tmp_path / "src", {"app.txt": "x\n"})
+    # The build prints a line, then waits (bounded) for the test to let it finish.
+    command = (
+        f"echo first line; i=0; while [ ! -e {release} ]; do "
+        "i=$((i+1)); [ $i -lt 400 ] || exit 9; sleep 0.05; done; " + PACK
+    )
+    with server.client() as http:
+        put_app(http, "search", srcRepo=str(repo), buildCommand=command)
+        with http.stream("POST", "/build/builds/search", timeout=60) as response:
+            lines = response.iter_lines()
+            seen = []
+            for line in lines:
+                seen.append(line)
+                if "first line" in line:
+                    break
+            # The build is still blocked: the line came live, not at the end.
+            assert not release.exists()
+            assert http.get("/build/artifacts/search").json() == {"artifacts": []}
+            release.touch()
+            rest = list(lines)
+    assert '"result"' in rest[-1]
