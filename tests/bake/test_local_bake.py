@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import subprocess
 import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 
 from klink.providers import base
-from klink.providers.local.images import ImageStore, link_tree, remove_tree
+from klink.providers.local import control
+from klink.providers.local.images import ImageStore
+from klink.providers.local.provider import LocalProvider
 from tests.bake.conftest import hello_app, put_env, stream
 from tests.build.conftest import StartServer
 from tests.conftest import free_port
@@ -30,27 +34,6 @@ def _bake(http: Any, app: str, version: str, **body: Any) -> dict[str, Any]:
 def _get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=2) as response:
         return json.loads(response.read())
-
-
-def _serve_image(store: ImageStore, image_id: str, tmp: Path, ip: str) -> tuple[Any, int]:
-    """Run the image's start command in a linked copy of its tree, as an instance would."""
-    manifest = store.manifest(image_id)
-    root = tmp / f"instance-{image_id}"
-    link_tree(store.root(image_id), root)
-    port = free_port()
-    props = root / "etc" / "hello.properties"
-    props.unlink(missing_ok=True)  # replace, never write through a hard link
-    props.write_text(f"service.port={port}\n")
-    env = {**os.environ, "KLINK_ROOT": str(root), "KLINK_INSTANCE_IP": ip, "KLINK_APP": "hello"}
-    process = subprocess.Popen(
-        ["sh", "-c", manifest["start_command"]],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    return process, port
 
 
 def test_base_then_service_bake_then_an_instance_serves_the_app(
@@ -119,21 +102,48 @@ def test_base_then_service_bake_then_an_instance_serves_the_app(
         assert [i["id"] for i in listed] == [image.id]
         assert listed[0]["embargo"] == ["prod", "stage"]
 
-    process, port = _serve_image(store, image.id, tmp_path, "127.0.66.1")
+    # An instance of the baked image, launched by the real local cloud, serves the app.
+    port = free_port()
+    user_data = "#cloud-config\n" + yaml.safe_dump(
+        {"write_files": [{"path": "/etc/hello.properties", "content": f"service.port={port}\n"}]}
+    )
+    cloud = LocalProvider.from_environment(
+        "dev", {"provider": "local"}, SimpleNamespace(home=server.runtime.settings.home)
+    )
     try:
-        deadline = time.monotonic() + 15
+        cloud.create_launch_template(
+            base.LaunchTemplateSpec(
+                name="hello-dev-v000-20261129000000",
+                image_id=image.id,
+                instance_type="local",
+                user_data=user_data,
+            )
+        )
+        cloud.create_group(
+            base.GroupSpec(
+                name="hello-dev-v000",
+                launch_template="hello-dev-v000-20261129000000",
+                min_size=1,
+                max_size=1,
+                desired_capacity=1,
+            )
+        )
+        deadline = time.monotonic() + 30
         body = None
         while body is None and time.monotonic() < deadline:
-            try:
-                body = _get_json(f"http://127.0.66.1:{port}/healthcheck")
-            except OSError:
-                time.sleep(0.05)
+            instances = cloud.describe_group("hello-dev-v000").instances
+            for instance in instances:
+                if instance.private_ip and instance.private_ip.startswith("127."):
+                    with contextlib.suppress(OSError):
+                        body = _get_json(f"http://{instance.private_ip}:{port}/healthcheck")
+            if body is None:
+                time.sleep(0.1)
         assert body is not None, "the instance never answered"
         assert body["version"] == version
+        assert instances[0].image_id == image.id
     finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=10)
-        remove_tree(tmp_path / f"instance-{image.id}")
+        cloud.close()
+        control.stop_all(server.runtime.settings.home, grace=2.0)
 
 
 def test_failed_bake_leaves_nothing_and_unknown_things_are_4xx(
