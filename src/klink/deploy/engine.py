@@ -103,14 +103,19 @@ class Engine:
 
     def work(self, deployment_id: str) -> None:
         d = self.db.get(deployment_id)
+        # Only the task at the cursor may have run before (waiting, resumed after a crash,
+        # retried); every later one starts fresh, so the store is read once per claim.
+        known: tuple[int, datetime | None] | None = self.db.task_attempts(d.id, d.cursor)
         while d.status in ACTIVE and d.cursor < len(d.plan):
-            if not self.step(d):
+            if not self.step(d, known):
                 return
+            known = None
 
-    def step(self, d: Deployment) -> bool:
+    def step(self, d: Deployment, known: tuple[int, datetime | None] | None = None) -> bool:
         """Run the action at the cursor and persist; True while this engine should go on."""
         current = d.plan[d.cursor]
-        attempts, started = self.db.task_attempts(d.id, d.cursor)
+        attempts, started = known if known is not None else (0, None)
+        exists = known is not None and known[0] > 0
         ctx = Context(deployment=d, services=self.services, step=current, attempt=attempts + 1)
         started = started or self.clock()
         outcome = self._run(ctx)
@@ -143,6 +148,7 @@ class Engine:
             started_at=started,
             ended_at=None if status == "waiting" else now,
             message=message,
+            exists=exists,
         )
         held = self.db.persist(
             d,

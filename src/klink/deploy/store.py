@@ -23,6 +23,40 @@ from klink.errors import Conflict, Locked, NotFound
 
 GLOBAL = "global"
 
+# Statements the engine runs after every action, built once with bind parameters so that
+# SQLAlchemy compiles them once (building ``.values(**literal)`` per call costs milliseconds).
+_STATE_COLUMNS = (
+    "image", "commit", "config_commit", "status", "phase", "undo", "previous_state",
+    "new_state", "facts", "plan", "cursor", "error", "control", "finished_at",
+)
+_CONTROL_OF_HOLDER = sa.select(deployments.c.control).where(
+    deployments.c.id == sa.bindparam("_id"), deployments.c.lease_holder == sa.bindparam("_holder")
+)
+_PERSIST = (
+    deployments.update()
+    .where(deployments.c.id == sa.bindparam("_id"))
+    .values(
+        {
+            **{name: sa.bindparam(name) for name in _STATE_COLUMNS},
+            "updated_at": sa.bindparam("updated_at"),
+            "not_before": sa.bindparam("not_before"),
+            "lease_holder": sa.bindparam("lease_holder"),
+            "lease_expires": sa.bindparam("lease_expires"),
+        }
+    )
+)
+_TASK_COLUMNS = ("action", "phase", "attempts", "status", "started_at", "ended_at", "message")
+_TASK_UPDATE = (
+    deploy_tasks.update()
+    .where(
+        deploy_tasks.c.deployment_id == sa.bindparam("_id"),
+        deploy_tasks.c.seq == sa.bindparam("_seq"),
+    )
+    .values({name: sa.bindparam(name) for name in _TASK_COLUMNS})
+)
+_TASK_INSERT = deploy_tasks.insert()
+_LOG_INSERT = deploy_logs.insert()
+
 
 @dataclass
 class TaskUpdate:
@@ -34,6 +68,7 @@ class TaskUpdate:
     started_at: datetime | None
     ended_at: datetime | None
     message: str | None
+    exists: bool = False  # a row for this task was written before (resumed, retried)
 
 
 def _to_deployment(row: RowMapping) -> Deployment:
@@ -193,6 +228,7 @@ class DeploymentStore:
         return _to_deployment(row)
 
     def task_attempts(self, deployment_id: str, seq: int) -> tuple[int, datetime | None]:
+        """(attempts so far, first start) of task ``seq``; (0, None) when it never ran."""
         with store.read(self.engine) as conn:
             row = conn.execute(
                 sa.select(deploy_tasks.c.attempts, deploy_tasks.c.started_at).where(
@@ -286,14 +322,19 @@ class DeploymentStore:
         """Take the lease of one due deployment; None when nothing is due."""
         free = sa.or_(deployments.c.lease_expires.is_(None), deployments.c.lease_expires < now)
         due = sa.or_(deployments.c.not_before.is_(None), deployments.c.not_before <= now)
+        query = (
+            sa.select(deployments.c.id)
+            .where(deployments.c.status.in_(ACTIVE), free, due)
+            .order_by(deployments.c.not_before)
+            .limit(5)
+        )
+        # Look first without the write lock: idle engines must not queue writers.
+        with store.read(self.engine) as conn:
+            candidates = list(conn.execute(query).scalars())
+        if not candidates:
+            return None
         with store.write(self.engine) as conn:
-            candidates = conn.execute(
-                sa.select(deployments.c.id)
-                .where(deployments.c.status.in_(ACTIVE), free, due)
-                .order_by(deployments.c.not_before)
-                .limit(5)
-            ).scalars()
-            for candidate in list(candidates):
+            for candidate in candidates:
                 won = conn.execute(
                     deployments.update()
                     .where(deployments.c.id == candidate, free, deployments.c.status.in_(ACTIVE))
@@ -337,11 +378,7 @@ class DeploymentStore:
         whether the lease is still held, or None when it was lost (nothing written).
         """
         with store.write(self.engine) as conn:
-            control = conn.execute(
-                sa.select(deployments.c.control).where(
-                    deployments.c.id == d.id, deployments.c.lease_holder == holder
-                )
-            ).first()
+            control = conn.execute(_CONTROL_OF_HOLDER, {"_id": d.id, "_holder": holder}).first()
             if control is None:
                 return None
             lines = list(logs)
@@ -349,17 +386,16 @@ class DeploymentStore:
                 lines += apply_control(d, control[0])
                 d.control = None
                 release = True
-            values = _values(d)
             conn.execute(
-                deployments.update()
-                .where(deployments.c.id == d.id)
-                .values(
-                    **values,
-                    updated_at=now,
-                    not_before=not_before,
-                    lease_holder=None if release else holder,
-                    lease_expires=None if release else now + timedelta(seconds=lease_seconds),
-                )
+                _PERSIST,
+                {
+                    **_values(d),
+                    "_id": d.id,
+                    "updated_at": now,
+                    "not_before": not_before,
+                    "lease_holder": None if release else holder,
+                    "lease_expires": None if release else now + timedelta(seconds=lease_seconds),
+                },
             )
             if task is not None:
                 self._task(conn, d.id, task)
@@ -393,7 +429,7 @@ class DeploymentStore:
     ) -> None:
         if lines:
             conn.execute(
-                deploy_logs.insert(),
+                _LOG_INSERT,
                 [{"deployment_id": deployment_id, "at": now, "message": m} for m in lines],
             )
 

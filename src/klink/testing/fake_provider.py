@@ -99,8 +99,8 @@ class FakeProvider(Provider):
 
     def _changed(self, call: str, name: str) -> None:
         self.calls.append((call, name))
-        self.state["calls"] = [list(c) for c in self.calls]
         if self.state_path is not None:
+            self.state["calls"] = [list(c) for c in self.calls]
             tmp = self.state_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.state))
             tmp.replace(self.state_path)
