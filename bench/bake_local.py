@@ -158,6 +158,8 @@ def _drain(http: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
     with http.stream("POST", path, json=body) as response:
         response.raise_for_status()
         for line in response.iter_lines():
+            if not line.strip():
+                continue
             event = json.loads(line)
             if "log" not in event:
                 final = event

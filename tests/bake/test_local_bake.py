@@ -209,7 +209,7 @@ def test_identical_bakes_coalesce_and_different_apps_bake_concurrently(
             path = f"/bake/images/{app}/1.0.1"
             with http.stream("POST", path, json={}, timeout=60) as response:
                 joined.append(response.headers["x-klink-joined"])
-                events = [json.loads(line) for line in response.iter_lines()]
+                events = [json.loads(line) for line in response.iter_lines() if line.strip()]
             results[app].append(events[-1])
 
     threads = [threading.Thread(target=bake, args=(app,)) for app in ("hello", "hello", "hola")]

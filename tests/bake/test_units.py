@@ -148,3 +148,18 @@ def test_a_bad_base_schedule_is_a_settings_error_naming_the_variable() -> None:
     assert caught.value.field == "KLINK_BAKE_BASE_SCHEDULE"
     settings = Settings.from_env({"KLINK_HOME": "/x", "KLINK_BAKE_BASE_SCHEDULE": "0 5 * * *"})
     assert settings.bake_base_schedule == "0 5 * * *"
+
+
+def test_a_quiet_job_sends_heartbeats() -> None:
+    registry = JobRegistry()
+    release = threading.Event()
+
+    def work(job: Job) -> dict[str, Any]:
+        release.wait(10)
+        return {"done": True}
+
+    job, _ = registry.start("quiet", work)
+    body = job.ndjson(poll=0.01)
+    assert next(body) == b"\n"
+    release.set()
+    assert b"".join(body).strip().splitlines()[-1] == b'{"result": {"done": true}}'

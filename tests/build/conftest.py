@@ -80,6 +80,8 @@ def stream(
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("application/x-ndjson")
         for raw in response.iter_lines():
+            if not raw.strip():
+                continue  # a heartbeat
             event = json.loads(raw)
             if "log" in event:
                 lines.append(event["log"])

@@ -3,7 +3,8 @@
 A job runs in a thread of its own; its log lines and its outcome are kept in memory. The HTTP
 layer answers with a chunked ``application/x-ndjson`` response: one ``{"log": "…"}`` object
 per output line as it comes, then exactly one final ``{"result": {…}}`` or
-``{"error": {"code", "message", "output"?}}``. Errors found before the work starts (an unknown
+``{"error": {"code", "message", "output"?}}``; an empty line every 15 s of silence keeps idle
+connections (and proxies) from timing out. Errors found before the work starts (an unknown
 app, a bad field) are ordinary 4xx answers instead.
 
 Jobs with the same key coalesce: while one runs, a second ``start`` with its key joins it
@@ -67,8 +68,9 @@ class Job:
         with self._cond:
             return self._cond.wait_for(lambda: self.done, timeout=timeout)
 
-    def events(self, poll: float = 15.0) -> Iterator[dict[str, Any]]:
-        """Every log line from the first, as it comes, then the outcome."""
+    def events(self, poll: float = 15.0) -> Iterator[dict[str, Any] | None]:
+        """Every log line from the first, as it comes, then the outcome; ``None`` whenever
+        ``poll`` seconds pass with nothing new (a heartbeat for idle connections)."""
         sent = 0
         while True:
             with self._cond:
@@ -76,6 +78,8 @@ class Job:
                 fresh = self.lines[sent:]
                 done = self.done
             sent += len(fresh)
+            if not fresh and not done:
+                yield None
             for line in fresh:
                 yield {"log": line}
             if done and sent == len(self.lines):
@@ -88,9 +92,10 @@ class Job:
     def _moved(self, sent: int) -> bool:
         return self.done or len(self.lines) > sent
 
-    def ndjson(self) -> Iterator[bytes]:
-        for event in self.events():
-            yield (json.dumps(event) + "\n").encode()
+    def ndjson(self, poll: float = 15.0) -> Iterator[bytes]:
+        """The response body: one JSON object per line; an empty line as a heartbeat."""
+        for event in self.events(poll):
+            yield b"\n" if event is None else (json.dumps(event) + "\n").encode()
 
 
 class JobRegistry:
