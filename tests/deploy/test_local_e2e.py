@@ -1,0 +1,148 @@
+"""End to end on the local provider: real processes, real HAProxy, real HTTP on loopback.
+
+v1 then v2 under a bounded loopback load with 0 failed requests; a v3 that never becomes
+healthy fails at the health gate while v2 keeps serving, then undo removes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from klink.cli.loadgen import LoadGenerator
+from klink.deploy.context import Services
+from klink.deploy.engine import Engine
+from klink.deploy.services import probe
+from klink.deploy.store import DeploymentStore
+from klink.providers import base
+from klink.providers.local import control
+from klink.providers.local.images import ImageStore
+from klink.providers.local.provider import LocalProvider
+from klink.service.runtime import utcnow
+from tests.conftest import free_port
+from tests.deploy.conftest import World
+from tests.local.conftest import get_json, make_image
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cloud(world: World) -> Iterator[LocalProvider]:
+    provider = LocalProvider.from_environment(
+        "dev", {"provider": "local"}, SimpleNamespace(home=world.home)
+    )
+    assert isinstance(provider, LocalProvider)
+    world.runtime.clock = utcnow
+    services = world.services()
+    real = Services(
+        metadata=services.metadata,
+        config=services.config,
+        provider_for=lambda env, meta: provider,
+        notifier=services.notifier,
+        probe=probe,
+        clock=utcnow,
+    )
+    world.runtime.extras["deploy.services"] = lambda: real
+    try:
+        yield provider
+    finally:
+        provider.close()
+        control.stop_all(world.home, grace=2.0)
+
+
+def run(world: World, deployment_id: str) -> dict[str, object]:
+    engine = Engine(
+        DeploymentStore(world.runtime.engine),
+        world.runtime.extras["deploy.services"](),
+        clock=utcnow,
+        sleep=time.sleep,
+    )
+    engine.drain()
+    return world.get(deployment_id)
+
+
+def broken_image(home: Path, tmp: Path) -> base.Image:
+    """Starts, never listens: it can never pass a health check."""
+    staging = tmp / "stage-broken"
+    (staging / "app").mkdir(parents=True)
+    return ImageStore(home).create(
+        staging,
+        name="hello-3.0",
+        start_command="exec sleep 120",
+        tags={base.TAG_APP: "hello", base.TAG_VERSION: "3.0"},
+    )
+
+
+def test_red_black_under_load_then_health_gate_and_undo(
+    world: World, cloud: LocalProvider, tmp_path: Path
+) -> None:
+    port, frontend = free_port(), free_port()
+    world.app("hello", "dev")
+    world.config(
+        "hello",
+        "dev",
+        params={
+            "healthCheckIntervalSeconds": 1,
+            "instanceHealthyAttempts": 20,
+            "loadBalancerHealthyAttempts": 30,
+            "targetGroups": ["hello-dev"],
+            "desiredCapacity": 2,
+            "max": 2,
+        },
+        props={"service.port": port, "healthcheck.path": "/healthcheck", "greeting": "hi"},
+    )
+    cloud.ensure_target_group(
+        base.TargetGroupSpec(
+            name="hello-dev",
+            port=port,
+            health_check_path="/healthcheck",
+            health_check_interval_seconds=1,
+            healthy_threshold=2,
+            unhealthy_threshold=2,
+            deregistration_delay_seconds=2,
+            frontend_port=frontend,
+        )
+    )
+    v1, v2 = make_image(world.home, "1.0", tmp_path), make_image(world.home, "2.0", tmp_path)
+    url = f"http://127.0.0.1:{frontend}/healthcheck"
+
+    d1 = run(world, world.deploy(v1.id, app="hello", env="dev"))
+    assert d1["status"] == "completed", d1["error"]
+    assert get_json(url)["version"] == "1.0"
+    first = get_json(url)
+    assert first["properties"]["greeting"] == "hi"  # config reached the instance via user-data
+
+    with LoadGenerator(url, threads=4, max_seconds=120) as load:
+        time.sleep(0.5)
+        d2 = run(world, world.deploy(v2.id, app="hello", env="dev"))
+        time.sleep(0.5)
+    result = load.result
+    assert result is not None
+    print(f"v1 -> v2 under load: {result.sent} requests, {result.failed} failed")
+    assert d2["status"] == "completed", d2["error"]
+    assert result.failed == 0, result.errors
+    assert result.sent > 100
+    assert set(result.versions) == {"1.0", "2.0"}
+    assert get_json(url)["version"] == "2.0"
+    assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v001"]
+
+    world.config("hello", "dev", params={
+        "healthCheckIntervalSeconds": 1, "instanceHealthyAttempts": 3,
+        "targetGroups": ["hello-dev"], "desiredCapacity": 2, "max": 2,
+    })
+    v3 = broken_image(world.home, tmp_path)
+    with LoadGenerator(url, threads=2, max_seconds=60) as load:
+        d3 = run(world, world.deploy(v3.id, app="hello", env="dev"))
+    assert d3["status"] == "failed" and d3["current"] == "wait_instances_healthy", d3
+    assert load.result is not None and load.result.failed == 0
+    assert set(load.result.versions) == {"2.0"}  # v2 kept serving throughout
+
+    world.ok("POST", "/deploy/hello/dev/undo", json={"message": "v3 is broken"})
+    undone = run(world, str(d3["id"]))
+    assert undone["status"] == "completed" and undone["undo"] is True
+    assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v001"]
+    assert get_json(url)["version"] == "2.0"
