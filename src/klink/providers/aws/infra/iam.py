@@ -59,8 +59,13 @@ class Roles(Base):
             pages = iam.get_paginator("list_roles").paginate(PathPrefix=IAM_PATH)
             return [r["RoleName"] for page in pages for r in page["Roles"]]
 
+        # Reading a role costs several calls; only names the app may own (``{app}`` or
+        # ``{app}-…``, the definition's rule) can be its roles, so only those are read.
+        listed = {
+            n for n in self.session.call("list roles", run) if n == app or n.startswith(f"{app}-")
+        }
         found = Found()
-        for name in sorted(set(self.session.call("list roles", run)) | wanted):
+        for name in sorted(listed | wanted):
             role = self._role(name)
             if role is None:
                 continue
