@@ -251,6 +251,14 @@ def test_scheduled_work_bakes_bases_and_cleans(start_server: StartServer, tmp_pa
         assert base_image.tags[base.TAG_ROLE] == "base"
         _, built = stream(http, "POST", "/build/builds/hello")
         _, baked = stream(http, "POST", f"/bake/images/hello/{built['result']['version']}")
-    # No deploy service here: use cannot be told, so cleanup keeps everything.
+    service.bake_all_bases()
+    service.bake_all_bases()
+    bases = [i.id for i in store.list(klink_only=False) if i.app is None]  # newest first
+    assert len(bases) == 3
+    assert bases[-1] == base_image.id
+    # No deploy service here: use cannot be told, so the app's images are all kept. Base images
+    # go unless newest or the base of an image that exists.
     service.clean_all()
     assert [i.id for i in store.list("hello")] == [baked["result"]["image"]]
+    remaining = [i.id for i in store.list(klink_only=False) if i.app is None]
+    assert remaining == [bases[0], base_image.id]

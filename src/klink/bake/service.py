@@ -309,12 +309,40 @@ class BakeService:
             }
         return report
 
+    def clean_bases(self, target: Target) -> list[str]:
+        """Deregister base images that are neither among the newest nor the base of an image
+        that still exists; return what was removed."""
+        keep = max(1, self.runtime.settings.images_keep)
+        if target.provider == "local":
+            baker = self.local_baker()
+            bases, images = baker.base_images(), baker.images.list()
+        else:
+            aws = self.aws_baker(target)
+            try:
+                bases, images = aws.base_images(), aws.provider.list_images()
+            finally:
+                aws.close()
+        referenced = {i.base_image for i in images if i.base_image}
+        decision = cleanup.decide(bases, keep, referenced)
+        for image_id in decision.remove:
+            self._deregister(target, image_id)
+        return list(decision.remove)
+
     def clean_all(self) -> None:
+        """The scheduled cleanup: every app's images, then unused base images."""
         for record in self.metadata().applications():
             try:
                 self.clean(str(record["name"]))
             except KlinkError as exc:
                 log.warning("cleanup of %s failed: %s", record["name"], exc.message)
+        for target in self.targets().values():
+            try:
+                removed = self.clean_bases(target)
+            except KlinkError as exc:
+                log.warning("cleanup of base images on %s failed: %s", target.name, exc.message)
+                continue
+            if removed:
+                log.info("removed base images %s on %s", ", ".join(removed), target.name)
 
     def bake_all_bases(self, wait: Callable[[Job], object] = lambda job: job.wait()) -> None:
         for name in self.targets():
