@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from klink.cli.main import main
+from klink.errors import Conflict
+from klink.infra.client import InfraClient
 from tests.config.conftest import Git
 from tests.conftest import LiveServer
 from tests.infra.conftest import boto
@@ -219,6 +221,21 @@ def test_writes_need_deployer_on_the_env_and_bad_input_names_the_field(world: Wo
     assert bad.json()["error"]["field"] == "plan_hash"
     missing = world.http.get("/infra/search/prod/plan", params={"at": "0" * 40})
     assert missing.status_code == 404
+    # The service's own client (what other services use) speaks the same API.
+    client = InfraClient(
+        httpx.Client(
+            base_url=f"{world.server.url}/infra",
+            headers={"Authorization": f"Bearer {world.server.token}"},
+            timeout=120,
+        )
+    )
+    shown = client.plan("search", "prod")
+    assert len(shown["actions"]) == 3
+    with pytest.raises(Conflict):
+        client.apply("search", "prod", at=shown["commit"], plan_hash="0" * 64)
+    assert client.history("search", "prod") == []
+    assert client.drift("prod") == []
+    client.http.close()
     # A definition referring to what the environment does not have: 400 naming the field.
     world.push({"securityGroups": {"search-web": {"ingress": [{"use": "nope"}]}}})
     bad = world.http.get("/infra/search/prod/plan")
