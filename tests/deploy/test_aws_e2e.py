@@ -1,0 +1,130 @@
+"""End to end on the aws provider against moto's server on loopback: the full plan with target
+groups, scaling policies, alarms and scheduled actions, and the previous state discovered from
+the cloud alone after Klink's database is wiped. Health comes from the API only (never a
+connection to an address moto invents)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+import sqlalchemy as sa
+
+from klink import store
+from klink.deploy.context import Services
+from klink.deploy.services import ProviderCache
+from klink.deploy.tables import deploy_logs, deploy_slots, deploy_tasks, deployments
+from klink.providers.base import TAG_APP, TAG_CONFIG_COMMIT, TAG_VERSION, TargetGroupSpec
+from tests.deploy.conftest import World
+
+pytestmark = pytest.mark.slow
+REGION = "us-east-1"
+
+PARAMS = {
+    "instanceType": "t3.micro",
+    "subnetPurpose": None,
+    "desiredCapacity": 2,
+    "max": 3,
+    "healthCheckIntervalSeconds": 1,
+    "targetGroups": ["web"],
+    "policies": [{"name": "up", "scalingAdjustment": 1, "cooldown": 60}],
+    "alarms": [
+        {"name": "cpu-high", "metricName": "CPUUtilization", "threshold": 80, "policies": ["up"]}
+    ],
+    "scheduledActions": [
+        {"name": "night", "recurrence": "0 22 * * *", "minSize": 1, "maxSize": 3,
+         "desiredCapacity": 1}
+    ],
+}
+
+
+@pytest.fixture
+def aws_world(world: World, moto: str) -> World:
+    env = {"provider": "aws", "region": REGION, "endpoint_url": moto,
+           "aws_retries": {"max_attempts": 2, "backoff_attempts": 2}}
+    world.ok("PUT", "/metadata/environments/prod", json={"metadata": env})
+    world.ok("PUT", "/metadata/applications/search",
+             json={"metadata": {"contact": "team@example.com"}})
+    world.ok("POST", "/config/repos/search/prod")
+    base = world.services()
+    cache = ProviderCache(world.runtime.settings)
+    real = Services(
+        metadata=base.metadata,
+        config=base.config,
+        provider_for=cache,
+        notifier=base.notifier,
+        probe=lambda url: pytest.fail(f"no HTTP probe on aws ({url})"),
+        clock=base.clock,
+    )
+    world.runtime.extras["deploy.services"] = lambda: real
+    world.runtime.extras["aws.provider"] = cache("prod", env)
+    return world
+
+
+def _image(ec2: Any, version: str) -> str:
+    image_id: str = ec2.register_image(Name=f"search-{version}", Description="x")["ImageId"]
+    ec2.create_tags(
+        Resources=[image_id],
+        Tags=[{"Key": TAG_APP, "Value": "search"}, {"Key": TAG_VERSION, "Value": version}],
+    )
+    return image_id
+
+
+def _run(world: World, image: str) -> dict[str, Any]:
+    deployment_id = world.deploy(image)
+    engine = world.engine()
+    engine.services = world.runtime.extras["deploy.services"]()
+    engine.drain()
+    return world.get(deployment_id)
+
+
+def test_full_plan_on_moto_and_discovery_after_wiping_the_database(
+    aws_world: World, moto: str
+) -> None:
+    world = aws_world
+    provider = world.runtime.extras["aws.provider"]
+    ec2 = boto3.client("ec2", endpoint_url=moto, region_name=REGION)
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    provider.ensure_target_group(TargetGroupSpec(name="web", port=8080, vpc_id=vpc))
+    commit = world.config(params=PARAMS, props={"service.port": 8080})
+    v1, v2, v3 = _image(ec2, "1.0"), _image(ec2, "2.0"), _image(ec2, "3.0")
+
+    d1 = _run(world, v1)
+    assert d1["status"] == "completed", d1["error"]
+    d2 = _run(world, v2)
+    assert d2["status"] == "completed", d2["error"]
+    groups = provider.list_groups(r"search-prod-v\d{3}")
+    assert [g.name for g in groups] == ["search-prod-v001"]
+    group = groups[0]
+    assert provider.describe_launch_template(group.launch_template).image_id == v2
+    assert group.tags[TAG_CONFIG_COMMIT] == commit
+    assert (group.min_size, group.desired_capacity, group.max_size) == (1, 2, 3)
+    assert group.suspended_processes == frozenset()
+    ids = {i.id for i in group.instances}
+    assert len(ids) == 2
+    assert {t.instance_id for t in provider.target_health("web")} >= ids
+    assert [p.name for p in provider.list_scaling_policies(group.name)] == ["up"]
+    assert [a.name for a in provider.list_alarms(group.name)] == ["cpu-high"]
+    assert [s.name for s in provider.list_scheduled_actions(group.name)] == ["night"]
+    assert provider.list_alarms("search-prod-v000") == []
+    with pytest.raises(Exception, match="does not exist|not found|NotFound"):
+        provider.describe_launch_template(d1["newState"]["launch"]["name"])
+
+    with store.write(world.runtime.engine) as conn:
+        for table in (deployments, deploy_tasks, deploy_logs, deploy_slots):
+            conn.execute(sa.delete(table))
+    d3 = _run(world, v3)
+    assert d3["status"] == "completed", d3["error"]
+    previous = d3["previousState"]
+    assert previous["name"] == "search-prod-v001"
+    assert previous["image_id"] == v2
+    assert previous["config_commit"] == commit
+    assert previous["target_groups"] == ["web"]
+    assert (previous["min_size"], previous["desired_capacity"], previous["max_size"]) == (1, 2, 3)
+    assert [p["name"] for p in previous["policies"]] == ["up"]
+    assert [a["name"] for a in previous["alarms"]] == ["cpu-high"]
+    assert [s["name"] for s in previous["scheduled_actions"]] == ["night"]
+    assert previous["launch"]["instance_type"] == "t3.micro"
+    assert previous["launch"]["user_data"].startswith("#cloud-config")
+    assert [g.name for g in provider.list_groups(r"search-prod-v\d{3}")] == ["search-prod-v002"]
