@@ -80,3 +80,16 @@ def test_a_target_group_definition_gives_a_working_frontend(
     assert cloud.provider.describe_target_group("hello-web").health_check_path == "/"
     with urllib.request.urlopen(f"http://127.0.0.1:{frontend}/", timeout=5) as response:
         assert response.status == 200
+
+    # Removed from the file: kept without prune, deleted with it (and the frontend closes).
+    del definition["targetGroups"]
+    plan = plan_for(definition, "hello", "dev", ENV, cloud)
+    assert plan.empty
+    assert plan.kept == ("target group hello-web (not in the file; prune is off)",)
+    pruned = {**definition, "prune": True}
+    plan = plan_for(pruned, "hello", "dev", ENV, cloud)
+    assert [a.line for a in plan.actions] == ["delete target group hello-web"]
+    _plan, result = apply_for(pruned, "hello", "dev", ENV, cloud)
+    assert result.status == "succeeded"
+    assert [tg.name for tg in cloud.provider.list_target_groups()] == []
+    wait_for(lambda: try_get_json(f"http://127.0.0.1:{frontend}/healthcheck") is None)
