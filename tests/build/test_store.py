@@ -82,3 +82,25 @@ def test_build_numbers_only_go_up(runtime: Runtime) -> None:
     with pytest.raises(InvalidInput) as caught:
         version_of("3.14", 7, "not a version!")
     assert caught.value.field == "dist/VERSION"
+
+
+def test_stale_leftovers_are_removed_and_fresh_work_is_not(tmp_path: Path) -> None:
+    import os
+
+    from klink.build.store import remove_stale
+
+    old = tmp_path / ".stage-old"
+    (old / "etc").mkdir(parents=True)
+    (old / "etc" / "file").write_text("x")
+    (old / "etc" / "file").chmod(0o444)
+    fresh = tmp_path / ".stage-fresh"
+    fresh.mkdir()
+    other = tmp_path / "img-0123456789ab"
+    other.mkdir()
+    now = 1_000_000.0
+    for path in (old, other):
+        os.utime(path, (now - 7200, now - 7200))
+    os.utime(fresh, (now - 60, now - 60))
+    assert remove_stale(tmp_path, ".stage-", 3600, now) == [".stage-old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".stage-fresh", "img-0123456789ab"]
+    assert remove_stale(tmp_path / "missing", "", 1, now) == []

@@ -16,6 +16,8 @@ UTC), cleanup of every app's images hourly.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -25,6 +27,7 @@ from pydantic import BaseModel, Field
 from klink.auth.tokens import Principal
 from klink.bake.schedule import CLEANUP_SCHEDULE, Schedule, check_cron
 from klink.bake.service import BakeService
+from klink.build.store import remove_stale
 from klink.service import Runtime, make_service, reader
 from klink.service.auth import deployer
 
@@ -116,8 +119,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     check_cron(settings.bake_base_schedule, "KLINK_BAKE_BASE_SCHEDULE")
     service = BakeService(runtime)
     schedule = Schedule(clock=runtime.clock)
-    starts = []
-    stops = []
+
+    def remove_leftovers() -> None:
+        # Staging trees of bakes that a crash interrupted (older than any bake can run).
+        limit, now = settings.bake_timeout_seconds, time.time()
+        remove_stale(settings.home / "local" / "images", ".stage-", limit, now)
+        remove_stale(service.work_root, "", limit, now)
+
+    starts: list[Callable[[], None]] = [remove_leftovers]
+    stops: list[Callable[[], None]] = []
     if settings.schedules_enabled:
         schedule.add("base bake", settings.bake_base_schedule, service.bake_all_bases)
         schedule.add("image cleanup", CLEANUP_SCHEDULE, service.clean_all)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -25,7 +26,7 @@ from pydantic import BaseModel
 from klink.auth.tokens import Principal
 from klink.build import builder
 from klink.build.jobs import Job, JobRegistry
-from klink.build.store import FolderArtifactStore, check_sha256
+from klink.build.store import FolderArtifactStore, check_sha256, remove_stale
 from klink.build.versions import next_build_number
 from klink.errors import InvalidInput
 from klink.metadata.client import MetadataClient
@@ -162,11 +163,22 @@ def download_artifact(
     )
 
 
+STALE_UPLOAD_SECONDS = 24 * 3600.0
+
+
 def create_app(runtime: Runtime) -> FastAPI:
+    home = runtime.settings.home
+
+    def remove_leftovers() -> None:
+        now = time.time()
+        remove_stale(home / "artifacts" / ".staging", "", STALE_UPLOAD_SECONDS, now)
+        remove_stale(home / "build" / "work", "build-", runtime.settings.build_timeout_seconds, now)
+
     app = make_service(
         "build",
         runtime,
         [router],
+        on_start=[remove_leftovers],
         description="Versioned artifacts: builds from source and uploads from any CI.",
     )
     app.state.build = BuildState(

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 from klink.errors import Conflict, InvalidInput, NotFound
 from klink.names import check_name, check_version
+from klink.providers.local.images import remove_tree
 
 _SHA_CHARS = frozenset("0123456789abcdef")
 
@@ -176,6 +177,26 @@ class FolderArtifactStore(ArtifactStore):
         with self.open(app, version) as handle:
             while chunk := handle.read(chunk_size):
                 yield chunk
+
+
+def remove_stale(folder: Path, prefix: str, max_age: float, now: float) -> list[str]:
+    """Remove entries of ``folder`` named ``prefix…`` older than ``max_age`` seconds: what a
+    crash left half-written. Work younger than its time limit may still be in progress and is
+    left alone. Shared by the build and bake services at start-up."""
+    removed: list[str] = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        try:
+            age = now - entry.lstat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age > max_age:
+            remove_tree(entry)
+            removed.append(entry.name)
+    return removed
 
 
 def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
