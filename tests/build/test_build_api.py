@@ -223,3 +223,19 @@ def test_build_output_arrives_while_the_build_runs(
             release.touch()
             rest = list(lines)
     assert '"result"' in rest[-1]
+
+
+def test_credentials_in_the_source_url_never_reach_the_output(start_server: StartServer) -> None:
+    server = start_server()
+    secret = "s3cr3tT0ken"
+    # Nothing listens on port 1 of loopback: the clone fails, and says so.
+    src = f"http://builder:{secret}@127.0.0.1:1/search.git"
+    with server.client() as http:
+        put_app(http, "search", srcRepo=src, buildCommand=PACK)
+        lines, final = stream(http, "POST", "/build/builds/search")
+    assert final["error"]["code"] == "command_failed"
+    assert "git clone" in final["error"]["message"]
+    text = "\n".join([*lines, final["error"]["message"], final["error"].get("output", "")])
+    assert "127.0.0.1" in text
+    assert secret not in text
+    assert "<sensitive>" in text

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from klink.build import process
 from klink.build.store import Artifact, ArtifactStore
@@ -74,6 +75,22 @@ def checkout_argv(dest: Path, ref: str) -> list[str]:
     return ["git", "-C", str(dest), "checkout", "--quiet", "--detach", ref, "--"]
 
 
+def url_secrets(src: str) -> list[str]:
+    """The password (or token) of a ``scheme://user:password@host/…`` source, to be masked."""
+    parts = urlsplit(src)
+    secrets = [parts.password] if parts.password else []
+    if parts.username and not parts.password and parts.scheme in ("http", "https"):
+        secrets.append(parts.username)  # a bare token as the user name
+    return [unquote(s) for s in secrets] + secrets
+
+
+def masked(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<sensitive>")
+    return text
+
+
 def _git_env() -> dict[str, str]:
     env = dict(os.environ)
     env["GIT_TERMINAL_PROMPT"] = "0"
@@ -91,6 +108,33 @@ def build(
     clock: Callable[[], datetime],
 ) -> tuple[Artifact, str]:
     """Run one build; return the stored artifact and the commit built."""
+    hidden = url_secrets(request.src_repo)
+    try:
+        return _build(
+            request,
+            store=store,
+            number=number,
+            timeout=timeout,
+            work_root=work_root,
+            log=lambda line: log(masked(line, hidden)),
+            clock=clock,
+        )
+    except ExternalCommandError as exc:
+        exc.message = masked(exc.message, hidden)
+        exc.output = masked(exc.output, hidden)
+        raise
+
+
+def _build(
+    request: BuildRequest,
+    *,
+    store: ArtifactStore,
+    number: int,
+    timeout: float,
+    work_root: Path,
+    log: Callable[[str], None],
+    clock: Callable[[], datetime],
+) -> tuple[Artifact, str]:
     work_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"build-{request.app}-", dir=work_root) as temp:
         checkout = Path(temp) / "src"
