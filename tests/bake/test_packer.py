@@ -39,6 +39,7 @@ from tests.build.conftest import StartServer
 
 SOURCE_AMI = "ami-1e749f67"  # an Ubuntu AMI that moto ships
 ACCOUNT = "123456789012"
+OTHER_ACCOUNT = "210987654321"
 
 
 def _options(**extra: Any) -> packer.BuilderOptions:
@@ -262,9 +263,12 @@ def test_service_template_without_provisioners_makes_a_tagged_shared_ami(
 ) -> None:
     """The builder half of the real service template, end to end, through AwsBaker.run."""
     settings = type("S", (), {"home": tmp_path})()
-    target = targets_of([{"name": "cloud", "metadata": _aws_env(moto, baseImage=SOURCE_AMI)}])[
-        "aws:us-east-1"
+    other = {**_aws_env(moto), "account_id": OTHER_ACCOUNT}
+    envs = [
+        {"name": "cloud", "metadata": _aws_env(moto, baseImage=SOURCE_AMI)},
+        {"name": "prod", "metadata": other},
     ]
+    target = targets_of(envs)["aws:us-east-1"]
     at = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
     baker = AwsBaker(target=target, settings=settings, clock=lambda: at, timeout=120)
     try:
@@ -292,7 +296,8 @@ def test_service_template_without_provisioners_makes_a_tagged_shared_ami(
     assert base.tags[TAG_ROLE] == "base"
     assert image.embargo == ("prod",)
     assert image.tags["klink:artifact-sha256"] == "ab" * 32
-    assert f"sharing {image.id} with {ACCOUNT}" in lines
+    assert f"sharing {image.id} with {ACCOUNT}, {OTHER_ACCOUNT}" in lines
     permissions = ec2.describe_image_attribute(ImageId=image.id, Attribute="launchPermission")
-    assert [p["UserId"] for p in permissions["LaunchPermissions"]] == [ACCOUNT]
+    shared = sorted(p["UserId"] for p in permissions["LaunchPermissions"])
+    assert shared == [ACCOUNT, OTHER_ACCOUNT]
     assert _leftovers(ec2) == NOTHING_LEFT
