@@ -27,7 +27,9 @@ from tests.deploy.conftest import IMG1, IMG2, World, deployed, ready
         ("/deploy/search/prod/resize", {"min": 2, "max": 1, "desired": 1}, "desired"),
     ],
 )
-def test_bad_input_names_the_field(world: World, path: str, body: dict[str, object], field: str) -> None:
+def test_bad_input_names_the_field(
+    world: World, path: str, body: dict[str, object], field: str
+) -> None:
     response = world.client.post(path, json=body)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["field"] == field
@@ -36,13 +38,16 @@ def test_bad_input_names_the_field(world: World, path: str, body: dict[str, obje
 
 def test_bad_query_parameters(world: World) -> None:
     bad = world.client.get("/deploy/deployments", params={"status": "done"})
-    assert bad.status_code == 400 and bad.json()["error"]["field"] == "status"
+    assert bad.status_code == 400
+    assert bad.json()["error"]["field"] == "status"
     assert world.client.get("/deploy/deployments/nope").status_code == 404
     assert world.client.post("/deploy/search/prod/pause").status_code == 404
 
 
 def test_deployer_limited_to_an_env(world: World) -> None:
-    token = world.ok("POST", "/auth/tokens", json={"name": "ci", "role": "deployer", "envs": ["test"]})
+    token = world.ok(
+        "POST", "/auth/tokens", json={"name": "ci", "role": "deployer", "envs": ["test"]}
+    )
     headers = {"Authorization": f"Bearer {token['token']}"}
     refused = world.client.post(
         "/deploy/search/prod", json={"image": IMG1, "message": "m"}, headers=headers
@@ -98,7 +103,8 @@ def test_preparation_failures_are_invalid_and_free_the_slot(
 def test_missing_image_is_invalid(world: World) -> None:
     ready(world)
     d = deployed(world, "img-00000000dead")
-    assert d["status"] == "invalid" and "does not exist" in d["error"]
+    assert d["status"] == "invalid"
+    assert "does not exist" in d["error"]
 
 
 def test_history_tasks_logs_stats_and_cleanup_shape(world: World) -> None:
@@ -114,10 +120,11 @@ def test_history_tasks_logs_stats_and_cleanup_shape(world: World) -> None:
     tasks = world.ok("GET", f"/deploy/deployments/{d2['id']}/tasks")["tasks"]
     assert [t["action"] for t in tasks] == [s["name"] for s in d2["plan"]]
     assert all(t["status"] == "done" and t["startedAt"] and t["endedAt"] for t in tasks)
-    waited = [t for t in tasks if t["action"] == "wait_instances_in_service"][0]
+    waited = next(t for t in tasks if t["action"] == "wait_instances_in_service")
     assert waited["attempts"] > 1  # waited, rescheduled, not blocked
     first = world.ok("GET", f"/deploy/deployments/{d1['id']}/logs")
-    assert first["logs"] and first["next"] == first["logs"][-1]["id"]
+    assert first["logs"]
+    assert first["next"] == first["logs"][-1]["id"]
     again = world.ok("GET", f"/deploy/deployments/{d1['id']}/logs", params={"since": first["next"]})
     assert again["logs"] == []
     stats = world.ok("GET", "/deploy/stats")
@@ -155,7 +162,8 @@ def test_notifications_sent_and_failures_never_fail(world: World) -> None:
         "https://hooks.example.com/T/B/x",
     ] * 2
     start = bodies[0][1]
-    assert start["room"] == "#search" and start["event"]["event"] == "start"
+    assert start["room"] == "#search"
+    assert start["event"]["event"] == "start"
     assert start["event"]["deployment"] == d["id"]
     assert bodies[1][1] == {"channel": "#search", "text": start["text"]}
     assert bodies[3][1]["text"].startswith("Deployed search/prod")
@@ -164,13 +172,20 @@ def test_notifications_sent_and_failures_never_fail(world: World) -> None:
     assert d2["status"] == "completed"
     logs = world.ok("GET", f"/deploy/deployments/{d2['id']}/logs")["logs"]
     failures = [x["message"] for x in logs if "notification failed" in x["message"]]
-    assert failures and all("/T/B/x" not in f for f in failures)  # webhook secrets stay out
+    assert failures
+    assert all("/T/B/x" not in f for f in failures)
 
 
 def test_previous_state_comes_from_the_provider_after_wiping_the_database(world: World) -> None:
-    ready(world, {"policies": [{"name": "up", "scalingAdjustment": 1}],
-                  "alarms": [{"name": "cpu", "metricName": "CPUUtilization", "threshold": 80,
-                              "policies": ["up"]}]})
+    ready(
+        world,
+        {
+            "policies": [{"name": "up", "scalingAdjustment": 1}],
+            "alarms": [
+                {"name": "cpu", "metricName": "CPUUtilization", "threshold": 80, "policies": ["up"]}
+            ],
+        },
+    )
     deployed(world, IMG1)
     with store.write(world.runtime.engine) as conn:
         for table in (deployments, deploy_tasks, deploy_logs, deploy_slots):

@@ -15,6 +15,7 @@ from klink import store
 from klink.deploy.context import Services
 from klink.deploy.services import ProviderCache
 from klink.deploy.tables import deploy_logs, deploy_slots, deploy_tasks, deployments
+from klink.errors import NotFound
 from klink.providers.base import TAG_APP, TAG_CONFIG_COMMIT, TAG_VERSION, TargetGroupSpec
 from tests.deploy.conftest import World
 
@@ -33,19 +34,29 @@ PARAMS = {
         {"name": "cpu-high", "metricName": "CPUUtilization", "threshold": 80, "policies": ["up"]}
     ],
     "scheduledActions": [
-        {"name": "night", "recurrence": "0 22 * * *", "minSize": 1, "maxSize": 3,
-         "desiredCapacity": 1}
+        {
+            "name": "night",
+            "recurrence": "0 22 * * *",
+            "minSize": 1,
+            "maxSize": 3,
+            "desiredCapacity": 1,
+        }
     ],
 }
 
 
 @pytest.fixture
 def aws_world(world: World, moto: str) -> World:
-    env = {"provider": "aws", "region": REGION, "endpoint_url": moto,
-           "aws_retries": {"max_attempts": 2, "backoff_attempts": 2}}
+    env = {
+        "provider": "aws",
+        "region": REGION,
+        "endpoint_url": moto,
+        "aws_retries": {"max_attempts": 2, "backoff_attempts": 2},
+    }
     world.ok("PUT", "/metadata/environments/prod", json={"metadata": env})
-    world.ok("PUT", "/metadata/applications/search",
-             json={"metadata": {"contact": "team@example.com"}})
+    world.ok(
+        "PUT", "/metadata/applications/search", json={"metadata": {"contact": "team@example.com"}}
+    )
     world.ok("POST", "/config/repos/search/prod")
     base = world.services()
     cache = ProviderCache(world.runtime.settings)
@@ -108,7 +119,7 @@ def test_full_plan_on_moto_and_discovery_after_wiping_the_database(
     assert [a.name for a in provider.list_alarms(group.name)] == ["cpu-high"]
     assert [s.name for s in provider.list_scheduled_actions(group.name)] == ["night"]
     assert provider.list_alarms("search-prod-v000") == []
-    with pytest.raises(Exception, match="does not exist|not found|NotFound"):
+    with pytest.raises(NotFound):
         provider.describe_launch_template(d1["newState"]["launch"]["name"])
 
     with store.write(world.runtime.engine) as conn:

@@ -47,7 +47,8 @@ def test_undo_restores_old_group_and_removes_new(world: World) -> None:
     world.ok("POST", "/deploy/search/prod/undo", json={"message": "bad build"})
     world.engine().drain()
     undone = world.get(failed["id"])
-    assert undone["status"] == "completed" and undone["undo"] is True
+    assert undone["status"] == "completed"
+    assert undone["undo"] is True
     assert world.groups() == ["search-prod-v000"]
     assert _in_service_ids(world, "search-prod-v000") == old_ids  # restored, not relaunched
     assert set(world.fake.state["registered"]["web"]) == old_ids
@@ -63,7 +64,9 @@ def test_undo_costs_the_same_for_1_or_8_instances(world: World) -> None:
     for app, size in (("small", 1), ("large", 8)):
         world.app(app)
         params = {"instanceHealthyAttempts": 2, "desiredCapacity": size, "max": size}
-        world.config(app, params={"healthCheckIntervalSeconds": 1, "targetGroups": ["web"], **params})
+        world.config(
+            app, params={"healthCheckIntervalSeconds": 1, "targetGroups": ["web"], **params}
+        )
         world.fake.add_image(f"img-{app}00001", app)
         world.fake.add_image(f"img-{app}00002", app)
         deployed(world, f"img-{app}00001", app=app)
@@ -81,7 +84,8 @@ def test_undo_on_failure_runs_by_itself(world: World) -> None:
     deployed(world, IMG1)
     world.fake.make_unhealthy(IMG2)
     d = deployed(world, IMG2)
-    assert d["undo"] is True and d["status"] == "completed"
+    assert d["undo"] is True
+    assert d["status"] == "completed"
     assert world.groups() == ["search-prod-v000"]
     logs = world.ok("GET", f"/deploy/deployments/{d['id']}/logs")["logs"]
     assert any("undoOnFailure" in line["message"] for line in logs)
@@ -105,7 +109,8 @@ def test_pause_while_waiting_then_resume(world: World) -> None:
     while engine.run_once():  # runs until the first wait (instances pending)
         pass
     waiting = world.get(deployment_id)
-    assert waiting["status"] == "running" and waiting["current"] == "wait_instances_in_service"
+    assert waiting["status"] == "running"
+    assert waiting["current"] == "wait_instances_in_service"
     paused = world.ok("POST", "/deploy/search/prod/pause")
     assert paused["status"] == "paused"
     world.clock.sleep(60)
@@ -125,7 +130,8 @@ def test_pause_requested_during_an_action_takes_effect_after_it(world: World) ->
     assert answer["status"] == "preparing"  # requested, not yet applied
     engine.work(deployment_id)
     d = world.get(deployment_id)
-    assert d["status"] == "paused" and d["cursor"] == 1
+    assert d["status"] == "paused"
+    assert d["cursor"] == 1
 
 
 def test_cancel_waiting_deployment_fails_it_and_keeps_the_slot(world: World) -> None:
@@ -136,7 +142,8 @@ def test_cancel_waiting_deployment_fails_it_and_keeps_the_slot(world: World) -> 
         pass
     world.ok("POST", "/deploy/search/prod/cancel")
     d = world.get(deployment_id)
-    assert d["status"] == "failed" and "cancelled by" in d["error"]
+    assert d["status"] == "failed"
+    assert "cancelled by" in d["error"]
     world.clock.sleep(60)
     assert engine.run_once() is False
     world.ok("POST", "/deploy/search/prod/undo")
@@ -158,13 +165,16 @@ def test_rollback_deploys_previous_image_and_commit(world: World) -> None:
     second_commit = world.config(props={"service.port": 8080, "feature": "on"})
     assert deployed(world, IMG2)["commit"] == second_commit
     dry = world.ok("POST", "/deploy/search/prod/rollback", json={"dryRun": True})
-    assert dry["image"] == IMG1 and dry["groups"]["create"] == "search-prod-v002"
+    assert dry["image"] == IMG1
+    assert dry["groups"]["create"] == "search-prod-v002"
     answer = world.client.post("/deploy/search/prod/rollback", json={"message": "oops"})
     assert answer.status_code == 201
     world.engine().drain()
     d = world.get(answer.json()["id"])
-    assert d["status"] == "completed" and d["kind"] == "rollback"
-    assert d["image"] == IMG1 and d["commit"] == first_commit
+    assert d["status"] == "completed"
+    assert d["kind"] == "rollback"
+    assert d["image"] == IMG1
+    assert d["commit"] == first_commit
     assert world.groups() == ["search-prod-v002"]
 
 
@@ -173,7 +183,8 @@ def test_rollback_with_kept_group_reenables_it(world: World) -> None:
     deployed(world, IMG1)
     deployed(world, IMG2)
     kept = world.fake.describe_group("search-prod-v000")
-    assert kept.tags["klink:kept"] == "true" and "Launch" in kept.suspended_processes
+    assert kept.tags["klink:kept"] == "true"
+    assert "Launch" in kept.suspended_processes
     assert kept.desired_capacity == 1
     creates = world.fake.count("create_group")
     answer = world.client.post("/deploy/search/prod/rollback", json={"message": "back"})
@@ -246,7 +257,14 @@ def test_lease_takeover_after_holder_dies(world: World) -> None:
     # The dead holder's late write is refused: it no longer holds the lease.
     d = DeploymentStore(world.runtime.engine).get(deployment_id)
     held = dead.db.persist(
-        d, holder="dead", now=world.clock(), lease_seconds=30, task=None, logs=["late"],
-        not_before=None, release=True, apply_control=lambda d, c: [],
+        d,
+        holder="dead",
+        now=world.clock(),
+        lease_seconds=30,
+        task=None,
+        logs=["late"],
+        not_before=None,
+        release=True,
+        apply_control=lambda d, c: [],
     )
     assert held is None

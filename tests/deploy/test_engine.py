@@ -28,7 +28,8 @@ def test_first_then_second_deployment(world: World) -> None:
     assert d2["previousState"]["image_id"] == "img-000000000001"
     names = [s["name"] for s in d2["plan"]]
     assert names[: len(planner.PREPARATION)] == planner.names(planner.PREPARATION)
-    assert "delete_old_group" in names and 60 <= len(names) <= 80
+    assert "delete_old_group" in names
+    assert 60 <= len(names) <= 80
     registered = world.fake.state["registered"]["web"]
     new_ids = {i.id for i in world.fake.describe_group("search-prod-v001").instances}
     assert set(registered) == new_ids

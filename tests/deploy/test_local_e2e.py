@@ -130,19 +130,29 @@ def test_red_black_under_load_then_health_gate_and_undo(
     assert get_json(url)["version"] == "2.0"
     assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v001"]
 
-    world.config("hello", "dev", params={
-        "healthCheckIntervalSeconds": 1, "instanceHealthyAttempts": 3,
-        "targetGroups": ["hello-dev"], "desiredCapacity": 2, "max": 2,
-    })
+    world.config(
+        "hello",
+        "dev",
+        params={
+            "healthCheckIntervalSeconds": 1,
+            "instanceHealthyAttempts": 3,
+            "targetGroups": ["hello-dev"],
+            "desiredCapacity": 2,
+            "max": 2,
+        },
+    )
     v3 = broken_image(world.home, tmp_path)
     with LoadGenerator(url, threads=2, max_seconds=60) as load:
         d3 = run(world, world.deploy(v3.id, app="hello", env="dev"))
-    assert d3["status"] == "failed" and d3["current"] == "wait_instances_healthy", d3
-    assert load.result is not None and load.result.failed == 0
+    assert d3["status"] == "failed", d3
+    assert d3["current"] == "wait_instances_healthy", d3
+    assert load.result is not None
+    assert load.result.failed == 0
     assert set(load.result.versions) == {"2.0"}  # v2 kept serving throughout
 
     world.ok("POST", "/deploy/hello/dev/undo", json={"message": "v3 is broken"})
     undone = run(world, str(d3["id"]))
-    assert undone["status"] == "completed" and undone["undo"] is True
+    assert undone["status"] == "completed"
+    assert undone["undo"] is True
     assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v001"]
     assert get_json(url)["version"] == "2.0"

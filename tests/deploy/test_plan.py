@@ -61,8 +61,17 @@ CASES: list[tuple[str, dict[str, Any], GroupState | None, str | None, list[str]]
         },
         OLD,
         None,
-        LAUNCH + HEALTH + ["pause_point"] + TRAFFIC + ["pause_point"] + SCALING + DRAIN
-        + ["pause_point"] + CLEAN + DELETE + END,
+        LAUNCH
+        + HEALTH
+        + ["pause_point"]
+        + TRAFFIC
+        + ["pause_point"]
+        + SCALING
+        + DRAIN
+        + ["pause_point"]
+        + CLEAN
+        + DELETE
+        + END,
     ),
     (
         "instructions",
@@ -104,11 +113,14 @@ def test_full_red_black_plan_is_60_to_80_actions() -> None:
 
 
 UNDO_CASES = [
-    ("restore and remove", OLD, NEW, ["notify_undo", *LAUNCH, *HEALTH, *TRAFFIC, *SCALING,
-                                      *DRAIN, *CLEAN, *DELETE, *END]),
+    (
+        "restore and remove",
+        OLD,
+        NEW,
+        ["notify_undo", *LAUNCH, *HEALTH, *TRAFFIC, *SCALING, *DRAIN, *CLEAN, *DELETE, *END],
+    ),
     ("first deployment undone", None, NEW, ["notify_undo", *DRAIN, *CLEAN, *DELETE, *END]),
-    ("nothing created yet", OLD, None, ["notify_undo", *LAUNCH, *HEALTH, *TRAFFIC, *SCALING,
-                                        *END]),
+    ("nothing created yet", OLD, None, ["notify_undo", *LAUNCH, *HEALTH, *TRAFFIC, *SCALING, *END]),
 ]
 
 
@@ -125,12 +137,22 @@ def test_every_step_has_an_action() -> None:
     from klink.deploy.actions.registry import actions
 
     registry = actions()
-    every = planner.PREPARATION + planner.deployment_steps(
-        read_params({"pauseAfterInstancesHealthy": True, "keepPreviousGroup": True,
-                     "scaleDownAfterDeployment": True}),
-        OLD,
-        instructions="x",
-    ) + planner.deployment_steps(DeployParams(), OLD) + planner.undo_steps(OLD, NEW)
+    every = (
+        planner.PREPARATION
+        + planner.deployment_steps(
+            read_params(
+                {
+                    "pauseAfterInstancesHealthy": True,
+                    "keepPreviousGroup": True,
+                    "scaleDownAfterDeployment": True,
+                }
+            ),
+            OLD,
+            instructions="x",
+        )
+        + planner.deployment_steps(DeployParams(), OLD)
+        + planner.undo_steps(OLD, NEW)
+    )
     assert {s.name for s in every} <= set(registry)
 
 
@@ -143,7 +165,8 @@ def test_describe_for_dry_run() -> None:
         "keep": None,
     }
     kept = planner.describe(OLD, NEW, target_exists=True, keep=True)
-    assert kept["create"] is None and kept["keep"] == "search-prod-v002"
+    assert kept["create"] is None
+    assert kept["keep"] == "search-prod-v002"
 
 
 def test_bad_capacity_names_the_field() -> None:

@@ -85,7 +85,10 @@ def test_document_is_valid_cloud_config() -> None:
     assert document.startswith("#cloud-config\n")
     data = yaml.safe_load(document)
     jsonschema.validate(data, SCHEMA)
-    assert [f["path"] for f in data["write_files"]] == ["/etc/profile.d/klink.sh", "/etc/search.properties"]
+    assert [f["path"] for f in data["write_files"]] == [
+        "/etc/profile.d/klink.sh",
+        "/etc/search.properties",
+    ]
     assert data["runcmd"] == ["echo hello", "systemctl start x"]
 
 
@@ -114,7 +117,11 @@ def test_no_value_breaks_out(value: str) -> None:
     assert exports["KLINK_VERSION"] == value
     assert exports["KLINK_CONFIG_COMMIT"] == value
     assert set(exports) == {
-        "KLINK_APP", "KLINK_ENV", "KLINK_GROUP", "KLINK_VERSION", "KLINK_CONFIG_COMMIT",
+        "KLINK_APP",
+        "KLINK_ENV",
+        "KLINK_GROUP",
+        "KLINK_VERSION",
+        "KLINK_CONFIG_COMMIT",
         "KLINK_REGION",
     }
 

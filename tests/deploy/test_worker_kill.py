@@ -32,8 +32,9 @@ HARNESS = (
 
 
 def _git(args: list[str], cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, env={**os.environ, **GIT_ENV},
-                   capture_output=True)
+    subprocess.run(
+        ["git", *args], cwd=cwd, check=True, env={**os.environ, **GIT_ENV}, capture_output=True
+    )
 
 
 def _cursor(db: Path, deployment_id: str) -> tuple[int, str]:
@@ -57,7 +58,9 @@ class Worker:
             "KLINK_LOG_LEVEL": "WARNING",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-c", HARNESS], env=env, stdout=subprocess.DEVNULL,
+            [sys.executable, "-c", HARNESS],
+            env=env,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
 
@@ -75,7 +78,9 @@ class Worker:
 
 
 @pytest.mark.slow
-def test_kill_9_after_action_k_then_restart_completes(live_server: LiveServer, tmp_path: Path) -> None:
+def test_kill_9_after_action_k_then_restart_completes(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
     home = live_server.runtime.settings.home
     state = tmp_path / "fake-cloud.json"
     setup = FakeProvider(state_path=state)
@@ -84,7 +89,9 @@ def test_kill_9_after_action_k_then_restart_completes(live_server: LiveServer, t
         setup.add_image(f"img-00000000000{number}", "search", f"{number}.0")
     env_meta = {"provider": "local", "fakeStatePath": str(state), "fakeLatency": 0.01}
     with live_server.client() as http:
-        assert http.put("/metadata/environments/prod", json={"metadata": env_meta}).status_code < 300
+        assert (
+            http.put("/metadata/environments/prod", json={"metadata": env_meta}).status_code < 300
+        )
         app = {"metadata": {"contact": "team@example.com"}}
         assert http.put("/metadata/applications/search", json=app).status_code < 300
         assert http.post("/config/repos/search/prod").status_code < 300

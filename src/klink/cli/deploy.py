@@ -164,7 +164,9 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
     since = 0
     try:
         while True:
-            page = client.call("GET", f"/deploy/deployments/{deployment_id}/logs", params={"since": since})
+            page = client.call(
+                "GET", f"/deploy/deployments/{deployment_id}/logs", params={"since": since}
+            )
             for line in page["logs"]:
                 if not as_json:
                     say(f"{line['at'][11:19]} {line['message']}")
@@ -174,11 +176,16 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
                 break
             time.sleep(poll)
     except KeyboardInterrupt:
-        err(f"klink: stopped watching; deployment {deployment_id} goes on (klink watch {deployment_id})")
+        err(
+            f"klink: stopped watching; deployment {deployment_id} goes on "
+            f"(klink watch {deployment_id})"
+        )
         return 130
     summary = client.call("GET", f"/deploy/deployments/{deployment_id}")
     if as_json:
-        emit_json({k: v for k, v in summary.items() if k not in ("plan", "previousState", "newState")})
+        emit_json(
+            {k: v for k, v in summary.items() if k not in ("plan", "previousState", "newState")}
+        )
     elif status == "completed":
         say(f"deployment {deployment_id} completed")
     elif status == "paused":
@@ -187,7 +194,9 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
             f"`klink resume {summary['app']} {summary['env']}` goes on"
         )
     else:
-        err(f"klink: deployment {deployment_id} {status}: {summary.get('error') or ''}".rstrip(": "))
+        err(
+            f"klink: deployment {deployment_id} {status}: {summary.get('error') or ''}".rstrip(": ")
+        )
     return 0 if status == "completed" else 1
 
 
@@ -206,8 +215,16 @@ def _deployments(args: argparse.Namespace) -> int:
     table(
         ["id", "app", "env", "image", "status", "user", "created", "message"],
         [
-            [d["id"], d["app"], d["env"], d["image"], d["status"] + (" (undo)" if d["undo"] else ""),
-             d["user"], (d["createdAt"] or "")[:19], d["message"]]
+            [
+                d["id"],
+                d["app"],
+                d["env"],
+                d["image"],
+                d["status"] + (" (undo)" if d["undo"] else ""),
+                d["user"],
+                (d["createdAt"] or "")[:19],
+                d["message"],
+            ]
             for d in found
         ],
     )

@@ -11,10 +11,9 @@ in this service's lifespan when ``KLINK_ENGINE`` is on.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
 from klink import names
@@ -22,13 +21,13 @@ from klink.auth.tokens import Principal
 from klink.deploy import controls, dryrun, reads
 from klink.deploy import plan as planner
 from klink.deploy.actions.discover import current_group
-from klink.deploy.context import Services
+from klink.deploy.api_read import _services, read_router
 from klink.deploy.engine import Engine, EngineThreads
-from klink.deploy.model import STATUSES, Deployment, GroupState
+from klink.deploy.model import Deployment, GroupState
 from klink.deploy.services import runtime_services
 from klink.deploy.store import DeploymentStore
 from klink.errors import Conflict, InvalidInput, NotFound
-from klink.service import Runtime, admin, make_service, reader, runtime_of
+from klink.service import Runtime, admin, make_service, runtime_of
 from klink.service.auth import deployer
 
 router = APIRouter(tags=["deploy"])
@@ -38,12 +37,12 @@ class DeployBody(BaseModel):
     image: str | None = Field(default=None, max_length=128)
     commit: str | None = Field(default=None, max_length=64)
     message: str = Field(min_length=1, max_length=2000)
-    dryRun: bool = False  # noqa: N815 - JSON field name
+    dryRun: bool = False
 
 
 class MessageBody(BaseModel):
     message: str = Field(default="", max_length=2000)
-    dryRun: bool = False  # noqa: N815 - JSON field name
+    dryRun: bool = False
 
 
 class ResizeBody(BaseModel):
@@ -58,13 +57,6 @@ class LockBody(BaseModel):
 
 def _store(request: Request) -> DeploymentStore:
     return DeploymentStore(runtime_of(request).engine)
-
-
-def _services(request: Request) -> Services:
-    runtime = runtime_of(request)
-    factory = runtime.extras.get("deploy.services")
-    services: Services = factory() if factory else runtime_services(runtime)
-    return services
 
 
 def _target(app: str, env: str, principal: Principal) -> None:
@@ -280,24 +272,6 @@ def with_lock_check(store: DeploymentStore) -> None:
         raise Locked(f"Klink is locked by {lock['actor']}: {lock['message']}")
 
 
-@router.get("/{app}/{env}/images")
-def images(
-    app: str, env: str, request: Request, _p: Annotated[Principal, Depends(reader)]
-) -> dict[str, Any]:
-    names.check_name(app, "app")
-    names.check_name(env, "env")
-    return {"images": reads.images(_services(request), app, env)}
-
-
-@router.get("/{app}/{env}/boxes")
-def boxes(
-    app: str, env: str, request: Request, _p: Annotated[Principal, Depends(reader)]
-) -> dict[str, Any]:
-    names.check_name(app, "app")
-    names.check_name(env, "env")
-    return reads.boxes(_services(request), app, env)
-
-
 @router.post("/lock")
 def set_lock(
     body: LockBody, request: Request, principal: Annotated[Principal, Depends(admin)]
@@ -311,79 +285,6 @@ def clear_lock(request: Request, _p: Annotated[Principal, Depends(admin)]) -> di
     return {"locked": False, "was": _store(request).clear_lock()}
 
 
-@router.get("/lock")
-def get_lock(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
-    lock = _store(request).lock()
-    return {"locked": lock is not None, **(lock or {})}
-
-
-@router.get("/deployments")
-def list_deployments(
-    request: Request,
-    _p: Annotated[Principal, Depends(reader)],
-    app: str | None = None,
-    env: str | None = None,
-    status: str | None = None,
-    since: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
-    if app is not None:
-        names.check_name(app, "app")
-    if env is not None:
-        names.check_name(env, "env")
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
-    if since is not None and since.tzinfo is None:
-        raise InvalidInput("since needs a time zone (e.g. 2026-01-01T00:00:00Z)", field="since")
-    found = _store(request).list(app=app, env=env, status=status, since=since, limit=limit)
-    return {"deployments": [d.summary() for d in found]}
-
-
-@router.get("/deployments/{deployment_id}")
-def get_deployment(
-    deployment_id: str, request: Request, _p: Annotated[Principal, Depends(reader)]
-) -> dict[str, Any]:
-    return _store(request).get(deployment_id).to_json()
-
-
-@router.get("/deployments/{deployment_id}/tasks")
-def get_tasks(
-    deployment_id: str, request: Request, _p: Annotated[Principal, Depends(reader)]
-) -> dict[str, Any]:
-    store = _store(request)
-    d = store.get(deployment_id)
-    return {
-        "id": d.id,
-        "status": d.status,
-        "cursor": d.cursor,
-        "tasks": store.tasks(d.id),
-        "plan": [s.to_json() for s in d.plan],
-    }
-
-
-@router.get("/deployments/{deployment_id}/logs")
-def get_logs(
-    deployment_id: str,
-    request: Request,
-    _p: Annotated[Principal, Depends(reader)],
-    since: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
-    store = _store(request)
-    d = store.get(deployment_id)
-    logs = store.logs(d.id, since)
-    return {"id": d.id, "status": d.status, "logs": logs, "next": logs[-1]["id"] if logs else since}
-
-
-@router.get("/in-progress")
-def in_progress(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
-    return {"deployments": [d.summary() for d in _store(request).in_progress()]}
-
-
-@router.get("/stats")
-def stats(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
-    return reads.stats(_store(request).stats())
-
-
 def create_app(runtime: Runtime) -> FastAPI:
     threads: list[EngineThreads] = []
 
@@ -391,11 +292,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         settings = runtime.settings
         if not settings.engine_enabled:
             return
+        factory = runtime.extras.get("deploy.services") or (lambda: runtime_services(runtime))
         runner = EngineThreads(
             lambda: Engine(
-                DeploymentStore(runtime.engine),
-                runtime_services(runtime),
-                lease_seconds=settings.lease_seconds,
+                DeploymentStore(runtime.engine), factory(), lease_seconds=settings.lease_seconds
             ),
             settings.engine_workers,
         )
@@ -409,7 +309,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     return make_service(
         "deploy",
         runtime,
-        [router],
+        [router, read_router],
         on_start=[start_engine],
         on_stop=[stop_engine],
         description="Resumable red-black deployments with pause, undo, rollback and history",

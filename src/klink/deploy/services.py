@@ -1,7 +1,7 @@
 """The engine's collaborators in a running Klink: the services' HTTP clients and providers.
 
-Config is read through ``ConfigClient``, metadata through ``MetadataClient``; providers are built per
-environment with ``build_provider`` and kept (they are thread-safe).
+Config is read through ``ConfigClient``, metadata through ``MetadataClient``; providers are
+built per environment with ``build_provider`` and kept (they are thread-safe).
 """
 
 from __future__ import annotations

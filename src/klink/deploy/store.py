@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 
 from klink import store
-from klink.deploy.model import ACTIVE, FINAL, Deployment, Step
+from klink.deploy.history import History, to_deployment
+from klink.deploy.model import ACTIVE, FINAL, Deployment
 from klink.deploy.tables import deploy_lock, deploy_logs, deploy_slots, deploy_tasks, deployments
 from klink.errors import Conflict, Locked, NotFound
 
@@ -26,8 +27,20 @@ GLOBAL = "global"
 # Statements the engine runs after every action, built once with bind parameters so that
 # SQLAlchemy compiles them once (building ``.values(**literal)`` per call costs milliseconds).
 _STATE_COLUMNS = (
-    "image", "commit", "config_commit", "status", "phase", "undo", "previous_state",
-    "new_state", "facts", "plan", "cursor", "error", "control", "finished_at",
+    "image",
+    "commit",
+    "config_commit",
+    "status",
+    "phase",
+    "undo",
+    "previous_state",
+    "new_state",
+    "facts",
+    "plan",
+    "cursor",
+    "error",
+    "control",
+    "finished_at",
 )
 _CONTROL_OF_HOLDER = sa.select(deployments.c.control).where(
     deployments.c.id == sa.bindparam("_id"), deployments.c.lease_holder == sa.bindparam("_holder")
@@ -71,33 +84,6 @@ class TaskUpdate:
     exists: bool = False  # a row for this task was written before (resumed, retried)
 
 
-def _to_deployment(row: RowMapping) -> Deployment:
-    return Deployment(
-        id=row["id"],
-        app=row["app"],
-        env=row["env"],
-        image=row["image"],
-        commit=row["commit"],
-        user=row["user"],
-        message=row["message"],
-        kind=row["kind"],
-        status=row["status"],
-        phase=row["phase"],
-        undo=bool(row["undo"]),
-        config_commit=row["config_commit"],
-        previous_state=row["previous_state"],
-        new_state=row["new_state"],
-        facts=dict(row["facts"] or {}),
-        plan=[Step.from_json(s) for s in row["plan"]],
-        cursor=row["cursor"],
-        error=row["error"],
-        control=row["control"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
-    )
-
-
 def _values(d: Deployment) -> dict[str, Any]:
     return {
         "image": d.image,
@@ -117,7 +103,7 @@ def _values(d: Deployment) -> dict[str, Any]:
     }
 
 
-class DeploymentStore:
+class DeploymentStore(History):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -225,7 +211,7 @@ class DeploymentStore:
                 row = c.execute(query).mappings().first()
         if row is None:
             raise NotFound(f"deployment {deployment_id!r} does not exist", field="id")
-        return _to_deployment(row)
+        return to_deployment(row)
 
     def task_attempts(self, deployment_id: str, seq: int) -> tuple[int, datetime | None]:
         """(attempts so far, first start) of task ``seq``; (0, None) when it never ran."""
@@ -236,86 +222,6 @@ class DeploymentStore:
                 )
             ).first()
         return (0, None) if row is None else (int(row.attempts), row.started_at)
-
-    def list(
-        self,
-        *,
-        app: str | None = None,
-        env: str | None = None,
-        status: str | None = None,
-        since: datetime | None = None,
-        limit: int = 100,
-    ) -> list[Deployment]:
-        query = sa.select(deployments)
-        if app:
-            query = query.where(deployments.c.app == app)
-        if env:
-            query = query.where(deployments.c.env == env)
-        if status:
-            query = query.where(deployments.c.status == status)
-        if since is not None:
-            query = query.where(deployments.c.created_at >= since)
-        query = query.order_by(deployments.c.created_at.desc(), deployments.c.id.desc())
-        with store.read(self.engine) as conn:
-            rows = conn.execute(query.limit(limit)).mappings().all()
-        return [_to_deployment(r) for r in rows]
-
-    def last_completed(self, app: str, env: str) -> Deployment | None:
-        query = (
-            sa.select(deployments)
-            .where(
-                deployments.c.app == app,
-                deployments.c.env == env,
-                deployments.c.status == "completed",
-                deployments.c.undo.is_(False),
-            )
-            .order_by(deployments.c.finished_at.desc())
-            .limit(1)
-        )
-        with store.read(self.engine) as conn:
-            row = conn.execute(query).mappings().first()
-        return None if row is None else _to_deployment(row)
-
-    def in_progress(self) -> list[Deployment]:
-        query = sa.select(deployments).join(
-            deploy_slots, deploy_slots.c.deployment_id == deployments.c.id
-        )
-        with store.read(self.engine) as conn:
-            rows = conn.execute(query.order_by(deployments.c.created_at)).mappings().all()
-        return [_to_deployment(r) for r in rows]
-
-    def tasks(self, deployment_id: str) -> list[dict[str, Any]]:
-        with store.read(self.engine) as conn:
-            rows = conn.execute(
-                sa.select(deploy_tasks)
-                .where(deploy_tasks.c.deployment_id == deployment_id)
-                .order_by(deploy_tasks.c.seq)
-            ).mappings()
-            return [
-                {
-                    "seq": r["seq"],
-                    "action": r["action"],
-                    "phase": r["phase"],
-                    "attempts": r["attempts"],
-                    "status": r["status"],
-                    "startedAt": r["started_at"].isoformat() if r["started_at"] else None,
-                    "endedAt": r["ended_at"].isoformat() if r["ended_at"] else None,
-                    "message": r["message"],
-                }
-                for r in rows
-            ]
-
-    def logs(self, deployment_id: str, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        with store.read(self.engine) as conn:
-            rows = conn.execute(
-                sa.select(deploy_logs)
-                .where(deploy_logs.c.deployment_id == deployment_id, deploy_logs.c.id > since)
-                .order_by(deploy_logs.c.id)
-                .limit(limit)
-            ).mappings()
-            return [
-                {"id": r["id"], "at": r["at"].isoformat(), "message": r["message"]} for r in rows
-            ]
 
     # The engine's side ------------------------------------------------------------------
     def claim(self, holder: str, now: datetime, lease_seconds: float) -> str | None:
@@ -469,16 +375,3 @@ class DeploymentStore:
             .where(deploy_tasks.c.deployment_id == deployment_id, deploy_tasks.c.seq == seq)
             .values(attempts=0, status="pending", started_at=None, ended_at=None)
         )
-
-    def stats(self) -> list[dict[str, Any]]:
-        query = sa.select(
-            deployments.c.app,
-            deployments.c.env,
-            deployments.c.user,
-            deployments.c.status,
-            deployments.c.undo,
-            deployments.c.created_at,
-            deployments.c.finished_at,
-        )
-        with store.read(self.engine) as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]

@@ -36,9 +36,7 @@ def _escape(text: str, *, key: bool) -> str:
             out.append("\\f")
         elif ord(char) < 0x20 or ord(char) == 0x7F or char in "\u2028\u2029\x85":
             out.append(f"\\u{ord(char):04x}")
-        elif key and char in "=: #!":
-            out.append("\\" + char)
-        elif not key and index == 0 and char in " #!":
+        elif (key and char in "=: #!") or (not key and index == 0 and char in " #!"):
             out.append("\\" + char)
         else:
             out.append(char)

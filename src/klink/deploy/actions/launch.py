@@ -50,7 +50,8 @@ def create_launch_template(ctx: Context) -> Outcome:
 @action("create_group")
 def create_group(ctx: Context) -> Outcome:
     target = ctx.target
-    assert target is not None and target.launch is not None
+    assert target is not None
+    assert target.launch is not None
     if find_group(ctx, target) is not None:
         return Done(f"group {target.name} exists")
     ctx.provider().create_group(

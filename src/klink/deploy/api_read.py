@@ -1,0 +1,122 @@
+"""The deploy API's read side: history, tasks, logs, in-progress, stats, images, boxes, lock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from klink import names
+from klink.auth.tokens import Principal
+from klink.deploy import reads
+from klink.deploy.context import Services
+from klink.deploy.model import STATUSES
+from klink.deploy.services import runtime_services
+from klink.deploy.store import DeploymentStore
+from klink.errors import InvalidInput
+from klink.service import reader, runtime_of
+
+read_router = APIRouter(tags=["deploy"])
+
+
+def _store(request: Request) -> DeploymentStore:
+    return DeploymentStore(runtime_of(request).engine)
+
+
+def _services(request: Request) -> Services:
+    runtime = runtime_of(request)
+    factory = runtime.extras.get("deploy.services")
+    services: Services = factory() if factory else runtime_services(runtime)
+    return services
+
+
+@read_router.get("/{app}/{env}/images")
+def images(
+    app: str, env: str, request: Request, _p: Annotated[Principal, Depends(reader)]
+) -> dict[str, Any]:
+    names.check_name(app, "app")
+    names.check_name(env, "env")
+    return {"images": reads.images(_services(request), app, env)}
+
+
+@read_router.get("/{app}/{env}/boxes")
+def boxes(
+    app: str, env: str, request: Request, _p: Annotated[Principal, Depends(reader)]
+) -> dict[str, Any]:
+    names.check_name(app, "app")
+    names.check_name(env, "env")
+    return reads.boxes(_services(request), app, env)
+
+
+@read_router.get("/lock")
+def get_lock(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
+    lock = _store(request).lock()
+    return {"locked": lock is not None, **(lock or {})}
+
+
+@read_router.get("/deployments")
+def list_deployments(
+    request: Request,
+    _p: Annotated[Principal, Depends(reader)],
+    app: str | None = None,
+    env: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    if app is not None:
+        names.check_name(app, "app")
+    if env is not None:
+        names.check_name(env, "env")
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
+    if since is not None and since.tzinfo is None:
+        raise InvalidInput("since needs a time zone (e.g. 2026-01-01T00:00:00Z)", field="since")
+    found = _store(request).find(app=app, env=env, status=status, since=since, limit=limit)
+    return {"deployments": [d.summary() for d in found]}
+
+
+@read_router.get("/deployments/{deployment_id}")
+def get_deployment(
+    deployment_id: str, request: Request, _p: Annotated[Principal, Depends(reader)]
+) -> dict[str, Any]:
+    return _store(request).get(deployment_id).to_json()
+
+
+@read_router.get("/deployments/{deployment_id}/tasks")
+def get_tasks(
+    deployment_id: str, request: Request, _p: Annotated[Principal, Depends(reader)]
+) -> dict[str, Any]:
+    store = _store(request)
+    d = store.get(deployment_id)
+    return {
+        "id": d.id,
+        "status": d.status,
+        "cursor": d.cursor,
+        "tasks": store.tasks(d.id),
+        "plan": [s.to_json() for s in d.plan],
+    }
+
+
+@read_router.get("/deployments/{deployment_id}/logs")
+def get_logs(
+    deployment_id: str,
+    request: Request,
+    _p: Annotated[Principal, Depends(reader)],
+    since: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    store = _store(request)
+    d = store.get(deployment_id)
+    logs = store.logs(d.id, since)
+    return {"id": d.id, "status": d.status, "logs": logs, "next": logs[-1]["id"] if logs else since}
+
+
+@read_router.get("/in-progress")
+def in_progress(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
+    return {"deployments": [d.summary() for d in _store(request).in_progress()]}
+
+
+@read_router.get("/stats")
+def stats(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
+    return reads.stats(_store(request).stats())
