@@ -197,6 +197,7 @@ def test_drift_is_reported_and_applied_automatically(
     assert message["text"] == (
         "Infrastructure drift in search/prod: "
         "update security group search-web: ingress -tcp 22 0.0.0.0/0"
+        " (applied automatically: succeeded)"
     )
     assert message["event"]["event"] == "infra_drift"
 

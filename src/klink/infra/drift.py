@@ -50,20 +50,28 @@ def rooms_of(app_metadata: Mapping[str, Any], env: str) -> list[str]:
 
 
 def notify_drift(
-    runtime: Runtime, app: str, env: str, app_metadata: Mapping[str, Any], report: Mapping[str, Any]
+    runtime: Runtime,
+    app: str,
+    env: str,
+    app_metadata: Mapping[str, Any],
+    report: Mapping[str, Any],
+    outcome: str | None = None,
 ) -> None:
-    """Tell the app's rooms (a failed notification is logged, never raised). The notifier is
-    ``runtime.extras["notifier"]`` when set (tests), else ``klink.notify.Dispatcher``."""
+    """Tell the app's rooms (a failed notification is logged, never raised); ``outcome`` says
+    what automatic apply did. The notifier is ``runtime.extras["notifier"]`` when set, else
+    ``klink.notify.Dispatcher``."""
     lines = [a["line"] for a in report.get("actions", [])]
-    log.warning("infrastructure drift in %s/%s: %s", app, env, "; ".join(lines))
+    text = f"Infrastructure drift in {app}/{env}: " + "; ".join(lines)
+    if outcome:
+        text += f" ({outcome})"
+    log.warning("%s", text)
     targets = rooms_of(app_metadata, env)
     if not targets:
         return
     from klink.notify import Dispatcher
 
     notifier = runtime.extras.get("notifier") or Dispatcher()
-    text = f"Infrastructure drift in {app}/{env}: " + "; ".join(lines)
-    event = {"event": "infra_drift", "app": app, "env": env, **dict(report)}
+    event = {"event": "infra_drift", "app": app, "env": env, "outcome": outcome, **dict(report)}
     notifier.send(targets, text, event)
 
 
@@ -86,7 +94,7 @@ def check_app(
         return
     apply_id = None
     if not shown.plan.empty:
-        notify_drift(runtime, app, env, app_metadata or {}, shown.to_json())
+        outcome = None
         if (env_metadata.get("infra") or {}).get("autoApply") is True:
             try:
                 entry = service.apply(
@@ -98,8 +106,10 @@ def check_app(
                     plan_hash=shown.plan.plan_hash,
                 )
                 apply_id = int(entry["id"])
+                outcome = f"applied automatically: {entry['status']}"
             except KlinkError as exc:
-                log.warning("automatic apply of %s/%s refused: %s", app, env, exc)
+                outcome = f"automatic apply refused: {exc.message}"
+        notify_drift(runtime, app, env, app_metadata or {}, shown.to_json(), outcome)
     store.record_drift(
         runtime.engine, app, env, now=now, commit=shown.commit, plan=shown.plan, apply_id=apply_id
     )
