@@ -369,3 +369,33 @@ def test_throttling_is_retried_at_the_provider_boundary(
         provider.close()
     assert faults.injected > 5
     assert len(slept) == faults.injected
+
+
+def test_an_https_listener_takes_a_certificate_named_by_the_environment(
+    moto: str, env_metadata: dict[str, Any], cloud: Cloud
+) -> None:
+    acm = boto(moto, "acm")
+    first = acm.request_certificate(DomainName="search.example.com")["CertificateArn"]
+    second = acm.request_certificate(DomainName="search2.example.com")["CertificateArn"]
+    env_metadata["infra"]["certificates"] = {"search": first}
+    data = copy.deepcopy(DEFINITION)
+    data["loadBalancers"]["search"]["listeners"].append(
+        {"port": 443, "protocol": "HTTPS", "targetGroup": "search-web", "certificate": "search"}
+    )
+    apply(data, env_metadata, cloud)
+    elb = boto(moto, "elbv2")
+    arn = elb.describe_load_balancers(Names=["search"])["LoadBalancers"][0]["LoadBalancerArn"]
+    https = {x["Port"]: x for x in elb.describe_listeners(LoadBalancerArn=arn)["Listeners"]}[443]
+    assert https["Protocol"] == "HTTPS"
+    assert https["Certificates"][0]["CertificateArn"] == first
+    assert plan_for(data, "search", "prod", env_metadata, cloud).empty
+
+    env_metadata["infra"]["certificates"] = {"search": second}  # the certificate is renewed
+    plan = plan_for(data, "search", "prod", env_metadata, cloud)
+    assert [a.line for a in plan.actions] == [
+        f"update listener search:443: certificate {first} -> {second}"
+    ]
+    apply(data, env_metadata, cloud)
+    https = {x["Port"]: x for x in elb.describe_listeners(LoadBalancerArn=arn)["Listeners"]}[443]
+    assert https["Certificates"][0]["CertificateArn"] == second
+    assert plan_for(data, "search", "prod", env_metadata, cloud).empty

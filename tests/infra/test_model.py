@@ -110,6 +110,24 @@ def test_a_full_definition_resolves_environment_values() -> None:
             "loadBalancers: {search: {subnets: public, listeners: [{port: 80, targetGroup: x}]}}",
             "loadBalancers.search.listeners.0.targetGroup",
         ),
+        (
+            "targetGroups: {search-web: {port: 80}}\n"
+            "loadBalancers: {search: {subnets: public, listeners: "
+            "[{port: 443, protocol: HTTPS, targetGroup: search-web}]}}",
+            "loadBalancers.search.listeners.0.certificate",
+        ),
+        (
+            "targetGroups: {search-web: {port: 80}}\n"
+            "loadBalancers: {search: {subnets: public, listeners: "
+            "[{port: 80, targetGroup: search-web, certificate: arn:aws:acm:x}]}}",
+            "loadBalancers.search.listeners.0.certificate",
+        ),
+        (
+            "targetGroups: {search-web: {port: 80}}\n"
+            "loadBalancers: {search: {subnets: public, listeners: "
+            "[{port: 443, protocol: HTTPS, targetGroup: search-web, certificate: nope}]}}",
+            "loadBalancers.search.listeners.0.certificate",
+        ),
         ("role: {policies: {logs: read-s3}}", "role.policies.logs"),
         ("role: {policies: {s3: {Statement: []}}}", "role.policies.s3"),
         ("role: {name: other-role}", "role.name"),

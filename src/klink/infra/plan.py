@@ -146,6 +146,7 @@ def resource_json(resource: Resource) -> dict[str, Any]:
             "port": resource.port,
             "protocol": resource.protocol,
             "target_group": resource.target_group,
+            "certificate": resource.certificate,
         }
     return {
         "name": resource.name,
@@ -230,8 +231,16 @@ def diff(desired: Resource, live: Resource) -> list[Change]:
         return [*changes, *_tag_changes(desired.tags, live.tags)]
     if isinstance(desired, ListenerSpec) and isinstance(live, ListenerSpec):
         return _field_changes(
-            {"protocol": desired.protocol, "target_group": desired.target_group},
-            {"protocol": live.protocol, "target_group": live.target_group},
+            {
+                "protocol": desired.protocol,
+                "target_group": desired.target_group,
+                "certificate": desired.certificate,
+            },
+            {
+                "protocol": live.protocol,
+                "target_group": live.target_group,
+                "certificate": live.certificate,
+            },
         )
     if isinstance(desired, RoleSpec) and isinstance(live, RoleSpec):
         return _role_changes(desired, live)

@@ -228,11 +228,13 @@ class Resolver:
                 tags=self.tags,
             )
             for i, lraw in enumerate(raw.get("listeners") or []):
+                at = f"{where}.listeners.{i}"
                 listener = ListenerSpec(
                     load_balancer=name,
                     port=lraw["port"],
                     protocol=lraw.get("protocol", "HTTP"),
                     target_group=lraw["targetGroup"],
+                    certificate=self.certificate(lraw, at),
                     tags=self.tags,
                 )
                 if listener.target_group not in self.targets_raw:
@@ -246,6 +248,26 @@ class Resolver:
                     )
                 listeners[listener.name] = listener
         return balancers, listeners
+
+    def certificate(self, raw: Mapping[str, Any], where: str) -> str | None:
+        """HTTPS needs a certificate (an ARN or a name in ``infra.certificates``); HTTP has none."""
+        value = raw.get("certificate")
+        if raw.get("protocol", "HTTP") != "HTTPS":
+            if value is not None:
+                self.problem(f"{where}.certificate", "only HTTPS listeners take a certificate")
+            return None
+        if value is None:
+            self.problem(f"{where}.certificate", "an HTTPS listener needs a certificate")
+            return None
+        if str(value).startswith("arn:"):
+            return str(value)
+        named = (self.infra.get("certificates") or {}).get(value)
+        if named is None and self.env_known:
+            self.problem(
+                f"{where}.certificate",
+                f"no certificate {value!r} in the environment's infra.certificates",
+            )
+        return str(named) if named is not None else None
 
     # IAM ----------------------------------------------------------------------------------
     def roles(self) -> dict[str, RoleSpec]:

@@ -103,6 +103,7 @@ class ListenerSpec:
     port: int
     protocol: str
     target_group: str  # forwards to this target group (Klink name)
+    certificate: str | None = None  # HTTPS: the certificate's ARN (ACM or IAM)
     # Set at creation; not compared (a listener belongs to its load balancer, which is).
     tags: Mapping[str, str] = field(default_factory=dict, compare=False)
     id: str | None = None  # the ARN, live only

@@ -152,8 +152,10 @@ DEFINITION_SCHEMA: dict[str, Any] = {
                             "required": ["port", "targetGroup"],
                             "properties": {
                                 "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                                "protocol": {"enum": ["HTTP"]},
+                                "protocol": {"enum": ["HTTP", "HTTPS"]},
                                 "targetGroup": {"type": "string"},
+                                # an ARN, or the name of one of the environment's certificates
+                                "certificate": {"type": "string", "minLength": 1},
                             },
                         },
                     },
@@ -194,6 +196,10 @@ ENV_INFRA_SCHEMA: dict[str, Any] = {
         "ingressRules": {
             "type": "object",
             "additionalProperties": {"type": "array", "items": RULE["oneOf"][1]},
+        },
+        "certificates": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "pattern": "^arn:"},
         },
         "policies": {"type": "object", "additionalProperties": POLICY_DOCUMENT},
         "defaultPolicies": {"type": "object", "additionalProperties": POLICY_DOCUMENT},

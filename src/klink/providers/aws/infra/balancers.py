@@ -154,10 +154,12 @@ class Balancers(SecurityGroups):
                     ),
                     "",
                 )
+                certificates = raw.get("Certificates") or [{}]
                 spec = ListenerSpec(
                     load_balancer=lb.name,
                     port=int(raw["Port"]),
                     protocol=raw.get("Protocol", "HTTP"),
+                    certificate=certificates[0].get("CertificateArn"),
                     target_group=forward.split(":targetgroup/", 1)[-1].split("/", 1)[0],
                     id=raw["ListenerArn"],
                 )
@@ -187,6 +189,7 @@ class Balancers(SecurityGroups):
                 Protocol=spec.protocol,
                 Port=spec.port,
                 DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+                **_certificates(spec),
                 **({"Tags": tag_list(spec.tags)} if spec.tags else {}),
             ),
         )
@@ -200,6 +203,7 @@ class Balancers(SecurityGroups):
                 Protocol=spec.protocol,
                 Port=spec.port,
                 DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+                **_certificates(spec),
             ),
         )
 
@@ -209,3 +213,9 @@ class Balancers(SecurityGroups):
             self.session.call(
                 f"delete listener {live.name}", lambda: elb.delete_listener(ListenerArn=live.id)
             )
+
+
+def _certificates(spec: ListenerSpec) -> dict[str, Any]:
+    if spec.certificate is None:
+        return {}
+    return {"Certificates": [{"CertificateArn": spec.certificate}]}
