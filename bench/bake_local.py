@@ -182,6 +182,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--size-mb", type=int, default=50)
     args = parser.parse_args()
+    load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="klink-bench-bake-") as temp:
         tmp = Path(temp)
         artifact = tmp / "bench.tar.gz"
@@ -192,7 +193,13 @@ def main() -> int:
     result = {
         "benchmark": "bake_local",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # The cores are shared: the load during the run says how much of them it had.
+            "load_average_1m_before": load_before,
+            "load_average_1m_after": round(os.getloadavg()[0], 2),
+        },
         "rounds": args.rounds,
         "artifact_mb": size_mb,
         "base_files": 4000,
@@ -205,6 +212,8 @@ def main() -> int:
     print(f"service bake        {result['service_bake_ms']:8.1f} ms  (baker alone)")
     print(f"service bake (API)  {result['api_service_bake_ms']:8.1f} ms  (fetch over HTTP + bake)")
     print("target              ~1000 ms for the service bake")
+    load_after = result["machine"]["load_average_1m_after"]
+    print(f"load average        {load_before} before, {load_after} after")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -262,3 +262,26 @@ def test_scheduled_work_bakes_bases_and_cleans(start_server: StartServer, tmp_pa
     assert [i.id for i in store.list("hello")] == [baked["result"]["image"]]
     remaining = [i.id for i in store.list(klink_only=False) if i.app is None]
     assert remaining == [bases[0], base_image.id]
+
+
+def test_an_artifact_that_does_not_match_its_checksum_makes_no_image(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    server = start_server(["auth", "metadata", "build", "bake"])
+    store = ImageStore(server.runtime.settings.home)
+    with server.client() as http:
+        put_env(http, "dev", provider="local")
+        hello_app(http, tmp_path)
+        _, built = stream(http, "POST", "/build/builds/hello")
+        version = built["result"]["version"]
+        stream(http, "POST", "/bake/base", json={})
+        # The stored file changes behind the store's back (disk corruption, tampering).
+        folder = server.runtime.settings.home / "artifacts" / "hello" / version
+        stored = folder / f"hello-{version}.tar.gz"
+        tampered = stored.read_bytes() + b"\0" * 1024
+        stored.write_bytes(tampered)
+        _, final = stream(http, "POST", f"/bake/images/hello/{version}", json={})
+    assert final["error"]["field"] == "sha256"
+    assert built["result"]["sha256"] in final["error"]["message"]
+    assert store.list("hello") == []
+    assert [p.name for p in store.dir.iterdir() if not p.name.startswith("img-")] == []

@@ -26,7 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import IO
 
 from klink.build import process
 from klink.errors import ExternalCommandError, InvalidInput, NotFound
@@ -120,10 +122,11 @@ class LocalBaker:
         *,
         app: str,
         version: str,
-        artifact: Path,
+        artifact: Path | IO[bytes],
         sha256: str,
         bake_commands: Sequence[str],
         start_command: str,
+        verify: Callable[[], object] = lambda: None,
         health_path: str = "/healthcheck",
         embargo: Sequence[str] = (),
         log: Callable[[str], None],
@@ -141,12 +144,14 @@ class LocalBaker:
             # Linking the base (cp, another process) and unpacking the artifact (zlib, which
             # releases the GIL) run side by side; the unpacked tree is then moved into place.
             log(f"linking base image {base.id} ({base.name})")
-            log(f"unpacking {artifact.name} into opt/{app}/")
+            log(f"unpacking the artifact into opt/{app}/")
             with ThreadPoolExecutor(max_workers=1) as pool:
                 linking = pool.submit(fast_link_tree, self.images.root(base.id), staging)
                 try:
                     unpacked.mkdir()
                     _unpack(artifact, unpacked)
+                    # A streamed artifact is checked once read whole, before anything is kept.
+                    verify()
                 finally:
                     linking.result()
             app_dir = staging / "opt" / app
@@ -229,9 +234,14 @@ def fast_link_tree(src: Path, dst: Path) -> None:
         link_tree(src, dst)
 
 
-def _unpack(artifact: Path, dest: Path) -> None:
+def _unpack(artifact: Path | IO[bytes], dest: Path) -> None:
+    """Unpack a file, or a stream read once (no seeking: ``r|*``)."""
+    if isinstance(artifact, Path):
+        opener = partial(tarfile.open, artifact, mode="r:*")
+    else:
+        opener = partial(tarfile.open, fileobj=artifact, mode="r|*")
     try:
-        with tarfile.open(artifact, mode="r:*") as tar:
+        with opener() as tar:
             # The default 16 KiB copy buffer makes unpacking about twice as slow.
             setattr(tar, "copybufsize", 1 << 20)  # noqa: B010 - not in typeshed's TarFile
             # "data": no absolute paths, no "..", no links out of dest, no device files.

@@ -9,6 +9,7 @@ over HTTP (``BuildClient``), checksum verified; environments from the metadata s
 
 from __future__ import annotations
 
+import io
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from klink.bake import cleanup
 from klink.bake.aws import AwsBaker
 from klink.bake.local import DEFAULT_BASE_STEPS, LocalBaker
 from klink.bake.targets import Target, choose, targets_of
-from klink.build.client import BuildClient
+from klink.build.client import BuildClient, HashingReader
 from klink.build.jobs import Job, JobRegistry
 from klink.errors import Conflict, InvalidInput, KlinkError, NotFound
 from klink.metadata.client import MetadataClient
@@ -134,10 +135,20 @@ class BakeService:
             folder = self.work_root / job.id
             folder.mkdir(parents=True, exist_ok=True)
             try:
-                path = folder / artifact["filename"]
                 job.log(f"fetching {artifact['filename']} ({artifact['size']} bytes)")
-                sha256 = BuildClient(self.runtime.http("build")).download(app, version, path)
-                image = self._bake(target, app, version, path, sha256, app_metadata, embargo, job)
+                build = BuildClient(self.runtime.http("build"))
+                if target.provider == "local":
+                    # Unpacked as it downloads; checked whole before the image is made.
+                    with build.stream(app, version) as reader:
+                        image = self._bake_local(
+                            app, version, reader, artifact["sha256"], app_metadata, embargo, job
+                        )
+                else:
+                    path = folder / artifact["filename"]
+                    sha256 = build.download(app, version, path)
+                    image = self._bake_aws(
+                        target, app, version, path, sha256, app_metadata, embargo, job
+                    )
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             return {
@@ -151,7 +162,30 @@ class BakeService:
 
         return self.jobs.start(("bake", app, version, target.name), work)
 
-    def _bake(
+    def _bake_local(
+        self,
+        app: str,
+        version: str,
+        reader: HashingReader,
+        sha256: str,
+        app_metadata: dict[str, Any],
+        embargo: list[str],
+        job: Job,
+    ) -> Image:
+        return self.local_baker().bake_service(
+            app=app,
+            version=version,
+            artifact=io.BufferedReader(reader, 1 << 20),
+            sha256=sha256,
+            verify=reader.verify,
+            bake_commands=app_metadata.get("bakeCommands", []),
+            start_command=str(app_metadata.get("startCommand") or ""),
+            health_path=_health_path(app_metadata),
+            embargo=embargo,
+            log=job.log,
+        )
+
+    def _bake_aws(
         self,
         target: Target,
         app: str,
@@ -162,19 +196,6 @@ class BakeService:
         embargo: list[str],
         job: Job,
     ) -> Image:
-        commands = app_metadata.get("bakeCommands", [])
-        if target.provider == "local":
-            return self.local_baker().bake_service(
-                app=app,
-                version=version,
-                artifact=path,
-                sha256=sha256,
-                bake_commands=commands,
-                start_command=str(app_metadata.get("startCommand") or ""),
-                health_path=_health_path(app_metadata),
-                embargo=embargo,
-                log=job.log,
-            )
         baker = self.aws_baker(target)
         try:
             template = baker.service_template(
@@ -182,7 +203,7 @@ class BakeService:
                 version=version,
                 artifact=path,
                 sha256=sha256,
-                bake_commands=commands,
+                bake_commands=app_metadata.get("bakeCommands", []),
                 embargo=embargo,
                 at=self.runtime.clock(),
             )

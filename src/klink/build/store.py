@@ -173,6 +173,10 @@ class FolderArtifactStore(ArtifactStore):
         artifact = self.get(app, version)
         return open(self._dir(app, version) / artifact.filename, "rb")
 
+    def file_size(self, app: str, version: str) -> int:
+        artifact = self.get(app, version)
+        return (self._dir(app, version) / artifact.filename).stat().st_size
+
     def iter_file(self, app: str, version: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         with self.open(app, version) as handle:
             while chunk := handle.read(chunk_size):
