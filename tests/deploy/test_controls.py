@@ -268,3 +268,30 @@ def test_lease_takeover_after_holder_dies(world: World) -> None:
         apply_control=lambda d, c: [],
     )
     assert held is None
+
+
+def test_undo_recreates_an_old_group_already_deleted(world: World) -> None:
+    ready(world)
+    deployed(world, IMG1)
+    old = world.fake.describe_group("search-prod-v000")
+    world.fake.delete_polls = 3  # the old group takes a few looks to disappear
+    deployment_id = world.deploy(IMG2)
+    engine = world.engine()
+    for _ in range(200):
+        if world.get(deployment_id)["current"] == "wait_old_group_gone":
+            break
+        if not engine.run_once():
+            world.clock.sleep(1)
+    world.ok("POST", "/deploy/search/prod/cancel")
+    assert world.get(deployment_id)["status"] == "failed"
+    world.ok("POST", "/deploy/search/prod/undo")
+    engine.drain()
+    d = world.get(deployment_id)
+    assert d["status"] == "completed", d["error"]
+    assert world.groups() == ["search-prod-v000"]
+    back = world.fake.describe_group("search-prod-v000")
+    assert world.fake.count("create_group") == 3  # v000, v001, then v000 again
+    assert {i.id for i in back.instances}.isdisjoint({i.id for i in old.instances})
+    template = world.fake.describe_launch_template(back.launch_template or "")
+    assert template.image_id == IMG1
+    assert set(world.fake.state["registered"]["web"]) == {i.id for i in back.instances}

@@ -284,7 +284,7 @@ class FakeProvider(FakeScalingAndNetwork, Provider):
         self._wait()
         with self._lock:
             raw = self.state["groups"].get(name)
-            if raw is None:
+            if raw is None or self._deletion_done(raw):
                 raise NotFound(f"group {name} does not exist")
             self._poll(raw)
             return self._group(raw)
@@ -336,21 +336,25 @@ class FakeProvider(FakeScalingAndNetwork, Provider):
                             registered.remove(instance["id"])
                 self._changed("delete_group", name)
 
+    def _deletion_done(self, raw: dict[str, Any]) -> bool:
+        """One more look at a group being deleted; True (and forgotten) once it is gone."""
+        if raw["deleting"] is None:
+            return False
+        raw["deleting"] += 1
+        if raw["deleting"] <= self.delete_polls:
+            return False
+        name = raw["name"]
+        del self.state["groups"][name]
+        for kind in ("policies", "alarms", "scheduled", "notifications"):
+            self.state[kind].pop(name, None)
+        self._changed("group_gone", name)
+        return True
+
     def group_exists(self, name: str) -> bool:
         self._wait()
         with self._lock:
             raw = self.state["groups"].get(name)
-            if raw is None:
-                return False
-            if raw["deleting"] is not None:
-                raw["deleting"] += 1
-                if raw["deleting"] > self.delete_polls:
-                    del self.state["groups"][name]
-                    for kind in ("policies", "alarms", "scheduled", "notifications"):
-                        self.state[kind].pop(name, None)
-                    self._changed("group_gone", name)
-                    return False
-            return True
+            return raw is not None and not self._deletion_done(raw)
 
     def tag_group(self, name: str, tags: Mapping[str, str]) -> None:
         with self._lock:

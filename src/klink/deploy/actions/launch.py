@@ -6,7 +6,7 @@ deployment, or an undo whose old group still exists, finds these steps already d
 
 from __future__ import annotations
 
-from klink.deploy.actions.common import find_group, wait
+from klink.deploy.actions.common import GONE_ATTEMPTS, find_group, wait
 from klink.deploy.actions.discover import TAG_KEPT
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
@@ -23,11 +23,23 @@ from klink.providers.base import (
 ADD_TO_LOAD_BALANCER = "AddToLoadBalancer"
 
 
+def _being_deleted(ctx: Context) -> Outcome | None:
+    """An undo may find the group it restores still being deleted: wait until it is gone,
+    then recreate it from the recorded state."""
+    group = find_group(ctx, ctx.target)
+    if group is not None and group.status is not None:
+        return wait(ctx, GONE_ATTEMPTS, f"{group.name}: {group.status}; recreating it after")
+    return None
+
+
 @action("create_launch_template")
 def create_launch_template(ctx: Context) -> Outcome:
     target = ctx.target
     if target is None or target.launch is None:
         return Failed("nothing to launch: the target state has no launch template")
+    deleting = _being_deleted(ctx)
+    if deleting is not None:
+        return deleting
     if find_group(ctx, target) is not None:
         return Done(f"group {target.name} exists; its launch template is kept")
     lt = target.launch
@@ -52,6 +64,9 @@ def create_group(ctx: Context) -> Outcome:
     target = ctx.target
     assert target is not None
     assert target.launch is not None
+    deleting = _being_deleted(ctx)
+    if deleting is not None:
+        return deleting
     if find_group(ctx, target) is not None:
         return Done(f"group {target.name} exists")
     ctx.provider().create_group(
