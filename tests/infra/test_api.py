@@ -179,6 +179,8 @@ def test_drift_is_reported_and_applied_automatically(
             }
         ],
     )
+    # An app without infrastructure.yaml here has nothing to reconcile: no report, no error.
+    world.ok("PUT", "/metadata/applications/other", json={"metadata": {"contact": "o@x.io"}})
     ran = world.ok("POST", "/infra/drift/run", params={"env": "prod"})
     assert ran["checked"] == ["prod"]
     [report] = ran["reports"]
