@@ -238,6 +238,7 @@ def test_identical_bakes_coalesce_and_different_apps_bake_concurrently(
 
 def test_scheduled_work_bakes_bases_and_cleans(start_server: StartServer, tmp_path: Path) -> None:
     """What the schedule runs: a base bake on every target, then cleanup of every app."""
+    from klink.bake.inventory import Inventory
     from klink.bake.service import BakeService
 
     server = start_server(["auth", "metadata", "build", "bake"], KLINK_IMAGES_KEEP="0")
@@ -258,7 +259,7 @@ def test_scheduled_work_bakes_bases_and_cleans(start_server: StartServer, tmp_pa
     assert bases[-1] == base_image.id
     # No deploy service here: use cannot be told, so the app's images are all kept. Base images
     # go unless newest or the base of an image that exists.
-    service.clean_all()
+    Inventory(service).clean_all()
     assert [i.id for i in store.list("hello")] == [baked["result"]["image"]]
     remaining = [i.id for i in store.list(klink_only=False) if i.app is None]
     assert remaining == [bases[0], base_image.id]

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from klink.auth.tokens import Principal
+from klink.bake.inventory import Inventory
 from klink.bake.schedule import CLEANUP_SCHEDULE, Schedule, check_cron
 from klink.bake.service import BakeService
 from klink.build.store import remove_stale
@@ -38,6 +39,11 @@ NDJSON = "application/x-ndjson"
 def service_of(request: Request) -> BakeService:
     service: BakeService = request.app.state.bake
     return service
+
+
+def inventory_of(request: Request) -> Inventory:
+    inventory: Inventory = request.app.state.inventory
+    return inventory
 
 
 class BakeBody(BaseModel):
@@ -93,7 +99,7 @@ def list_images(
     _p: Annotated[Principal, Depends(reader)],
     target: str | None = None,
 ) -> dict[str, Any]:
-    return {"images": service_of(request).images(app, target)}
+    return {"images": inventory_of(request).images(app, target)}
 
 
 @router.delete("/images/{app}/{image}", status_code=204)
@@ -104,20 +110,21 @@ def delete_image(
     _p: Annotated[Principal, Depends(deployer)],
     target: str | None = None,
 ) -> None:
-    service_of(request).delete_image(app, image, target)
+    inventory_of(request).delete_image(app, image, target)
 
 
 @router.post("/clean/{app}")
 def clean(
     app: str, request: Request, _p: Annotated[Principal, Depends(deployer)]
 ) -> dict[str, Any]:
-    return service_of(request).clean(app)
+    return inventory_of(request).clean(app)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     settings = runtime.settings
     check_cron(settings.bake_base_schedule, "KLINK_BAKE_BASE_SCHEDULE")
     service = BakeService(runtime)
+    inventory = Inventory(service)
     schedule = Schedule(clock=runtime.clock)
 
     def remove_leftovers() -> None:
@@ -130,7 +137,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     stops: list[Callable[[], None]] = []
     if settings.schedules_enabled:
         schedule.add("base bake", settings.bake_base_schedule, service.bake_all_bases)
-        schedule.add("image cleanup", CLEANUP_SCHEDULE, service.clean_all)
+        schedule.add("image cleanup", CLEANUP_SCHEDULE, inventory.clean_all)
         starts.append(schedule.start)
         stops.append(schedule.stop)
     app = make_service(
@@ -142,5 +149,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Images: base and service bakes, natively (local) or with Packer (AWS).",
     )
     app.state.bake = service
+    app.state.inventory = inventory
     app.state.schedule = schedule
     return app

@@ -1,4 +1,4 @@
-"""The bake service's work: service and base bakes per target, listing, deleting, cleanup.
+"""The bake service's work: service and base bakes per target (images: ``inventory.py``).
 
 Every bake is a job (``klink.build.jobs``) keyed by what it makes: ``("bake", app, version,
 target)`` or ``("base", target)``. A second identical request joins the running job and gets
@@ -17,16 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from klink.bake import cleanup
 from klink.bake.aws import AwsBaker
 from klink.bake.local import DEFAULT_BASE_STEPS, LocalBaker
 from klink.bake.targets import Target, choose, targets_of
 from klink.build.client import BuildClient, HashingReader
 from klink.build.jobs import Job, JobRegistry
-from klink.errors import Conflict, InvalidInput, KlinkError, NotFound
+from klink.errors import InvalidInput, KlinkError
 from klink.metadata.client import MetadataClient
 from klink.names import check_name, check_version
-from klink.providers import build_provider
 from klink.providers.base import Image
 from klink.providers.local.images import ImageStore
 from klink.service.runtime import Runtime
@@ -240,131 +238,6 @@ class BakeService:
 
         return self.jobs.start(("base", target.name), work)
 
-    # Images -------------------------------------------------------------------------------
-    def images(self, app: str, target_name: str | None = None) -> list[dict[str, Any]]:
-        check_name(app, "app")
-        known = self.targets()
-        chosen = [choose(target_name, known)] if target_name else list(known.values())
-        result = []
-        for target in chosen:
-            for image in self._images_of(target, app):
-                result.append(_image_json(image, target.name))
-        return result
-
-    def _images_of(self, target: Target, app: str) -> list[Image]:
-        if target.provider == "local":
-            return ImageStore(self.runtime.settings.home).list(app)
-        baker = self.aws_baker(target)
-        try:
-            images: list[Image] = baker.provider.list_images(app)
-        finally:
-            baker.close()
-        return images
-
-    def in_use(self, target: Target, app: str) -> set[str]:
-        """Images of ``app`` in use on ``target``; raise UseUnknown when that cannot be told."""
-        used = cleanup.deployed_images(self.runtime.http("deploy"), app)
-        for env, metadata in target.envs.items():
-            try:
-                provider = build_provider(env, metadata, self.runtime.settings)
-            except (KlinkError, ImportError) as exc:
-                raise cleanup.UseUnknown(f"cannot open environment {env}: {exc}") from None
-            try:
-                used |= cleanup.group_images(provider, app)
-            finally:
-                provider.close()
-        return used
-
-    def delete_image(self, app: str, image_id: str, target_name: str | None = None) -> None:
-        known = self.targets()
-        chosen = [choose(target_name, known)] if target_name else list(known.values())
-        for target in chosen:
-            images = {i.id: i for i in self._images_of(target, app)}
-            if image_id not in images:
-                continue
-            try:
-                used = self.in_use(target, app)
-            except cleanup.UseUnknown as exc:
-                raise Conflict(
-                    f"cannot tell whether {image_id} is in use ({exc.message}); not deleted"
-                ) from None
-            if image_id in used:
-                raise Conflict(f"image {image_id} is in use by a group or a recent deployment")
-            self._deregister(target, image_id)
-            return
-        raise NotFound(f"{app} has no image {image_id}", field="image")
-
-    def _deregister(self, target: Target, image_id: str) -> None:
-        if target.provider == "local":
-            ImageStore(self.runtime.settings.home).delete(image_id)
-            return
-        baker = self.aws_baker(target)
-        try:
-            baker.provider.deregister_image(image_id)
-        finally:
-            baker.close()
-
-    def clean(self, app: str) -> dict[str, Any]:
-        """Deregister the app's images that are neither recent nor in use, on every target."""
-        check_name(app, "app")
-        keep = self.runtime.settings.images_keep
-        report: dict[str, Any] = {"app": app, "targets": {}}
-        for target in self.targets().values():
-            images = self._images_of(target, app)
-            try:
-                used = self.in_use(target, app)
-            except cleanup.UseUnknown as exc:
-                log.warning("cleanup of %s on %s skipped: %s", app, target.name, exc.message)
-                report["targets"][target.name] = {
-                    "kept": [i.id for i in images],
-                    "removed": [],
-                    "skipped": exc.message,
-                }
-                continue
-            decision = cleanup.decide(images, keep, used)
-            for image_id in decision.remove:
-                self._deregister(target, image_id)
-            report["targets"][target.name] = {
-                "kept": list(decision.keep),
-                "removed": list(decision.remove),
-            }
-        return report
-
-    def clean_bases(self, target: Target) -> list[str]:
-        """Deregister base images that are neither among the newest nor the base of an image
-        that still exists; return what was removed."""
-        keep = max(1, self.runtime.settings.images_keep)
-        if target.provider == "local":
-            baker = self.local_baker()
-            bases, images = baker.base_images(), baker.images.list()
-        else:
-            aws = self.aws_baker(target)
-            try:
-                bases, images = aws.base_images(), aws.provider.list_images()
-            finally:
-                aws.close()
-        referenced = {i.base_image for i in images if i.base_image}
-        decision = cleanup.decide(bases, keep, referenced)
-        for image_id in decision.remove:
-            self._deregister(target, image_id)
-        return list(decision.remove)
-
-    def clean_all(self) -> None:
-        """The scheduled cleanup: every app's images, then unused base images."""
-        for record in self.metadata().applications():
-            try:
-                self.clean(str(record["name"]))
-            except KlinkError as exc:
-                log.warning("cleanup of %s failed: %s", record["name"], exc.message)
-        for target in self.targets().values():
-            try:
-                removed = self.clean_bases(target)
-            except KlinkError as exc:
-                log.warning("cleanup of base images on %s failed: %s", target.name, exc.message)
-                continue
-            if removed:
-                log.info("removed base images %s on %s", ", ".join(removed), target.name)
-
     def bake_all_bases(self, wait: Callable[[Job], object] = lambda job: job.wait()) -> None:
         for name in self.targets():
             try:
@@ -382,17 +255,3 @@ def _health_path(app_metadata: dict[str, Any]) -> str:
     if isinstance(health, dict) and isinstance(health.get("path"), str):
         return str(health["path"])
     return "/healthcheck"
-
-
-def _image_json(image: Image, target: str) -> dict[str, Any]:
-    return {
-        "id": image.id,
-        "name": image.name,
-        "state": image.state,
-        "created_at": image.created_at.isoformat() if image.created_at else None,
-        "version": image.version,
-        "base_image": image.base_image,
-        "embargo": list(image.embargo),
-        "target": target,
-        "tags": dict(image.tags),
-    }
