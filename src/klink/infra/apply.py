@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from klink.errors import KlinkError
 from klink.infra.live import Cloud, target_group_spec
@@ -29,6 +29,9 @@ from klink.infra.resources import (
     SecurityGroupSpec,
     TargetGroupDef,
 )
+
+if TYPE_CHECKING:
+    from klink.providers.aws.infra import AwsInfra
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class ApplyResult:
         }
 
 
-def _need_aws(cloud: Cloud, action: Action) -> Any:
+def _need_aws(cloud: Cloud, action: Action) -> AwsInfra:
     if cloud.aws is None:
         raise KlinkError(f"{action.line}: not applicable on provider {cloud.provider.name}")
     return cloud.aws
