@@ -28,10 +28,15 @@ COMMAND_MODULES = (
     "klink.cli.infra",
     "klink.cli.build",
     "klink.cli.deploy",
+    "klink.cli.quickstart",
 )
 
 # name -> (module, one-line help), in the order `klink --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "quickstart": (
+        "klink.cli.quickstart",
+        "run Klink's main job on this machine: build, bake, deploy, redeploy, undo",
+    ),
     "serve": ("klink.cli.server", "run every Klink service in this process"),
     "apps": ("klink.cli.meta", "list applications"),
     "info": ("klink.cli.meta", "show an application and its metadata"),
