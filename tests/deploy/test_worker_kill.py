@@ -129,6 +129,7 @@ def test_kill_9_after_action_k_then_restart_completes(
             assert time.monotonic() < deadline, f"stuck at {_cursor(db, deployment_id)}"
             time.sleep(0.05)
         restarted.stop()
+        print(f"k={k} killed_at={killed_at} t={time.monotonic():.1f}")
         with live_server.client() as http:
             d = http.get(f"/deploy/deployments/{deployment_id}").json()
         assert d["status"] == "completed", (k, killed_at, d["error"])

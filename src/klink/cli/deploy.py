@@ -167,9 +167,10 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
             page = client.call(
                 "GET", f"/deploy/deployments/{deployment_id}/logs", params={"since": since}
             )
+            progress = f"[{page['cursor']}/{page['actions']}]"
             for line in page["logs"]:
                 if not as_json:
-                    say(f"{line['at'][11:19]} {line['message']}")
+                    say(f"{line['at'][11:19]} {progress:>9} {line['message']}")
             since = page["next"]
             status = page["status"]
             if status in FINAL or status == "paused":

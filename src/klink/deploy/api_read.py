@@ -109,7 +109,14 @@ def get_logs(
     store = _store(request)
     d = store.get(deployment_id)
     logs = store.logs(d.id, since)
-    return {"id": d.id, "status": d.status, "logs": logs, "next": logs[-1]["id"] if logs else since}
+    return {
+        "id": d.id,
+        "status": d.status,
+        "cursor": d.cursor,
+        "actions": len(d.plan),
+        "logs": logs,
+        "next": logs[-1]["id"] if logs else since,
+    }
 
 
 @read_router.get("/in-progress")
