@@ -1,7 +1,7 @@
 """FakeMetadata and FakeConfig: in-memory stand-ins for the metadata and config services. FAKES.
 
-Only for the engine benchmark, where what is measured is the orchestrator's own overhead per
-action, not HTTP or git; tests use the real services in-process.
+For the engine benchmark (what is measured is the orchestrator's own overhead per action, not
+HTTP or git) and the store's tests on PostgreSQL; the other tests use the real services.
 """
 
 from __future__ import annotations
