@@ -134,7 +134,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         remove_stale(service.work_root, "", limit, now)
 
     starts: list[Callable[[], None]] = [remove_leftovers]
-    stops: list[Callable[[], None]] = []
+    stops: list[Callable[[], None]] = [service.close]
     if settings.schedules_enabled:
         schedule.add("base bake", settings.bake_base_schedule, service.bake_all_bases)
         schedule.add("image cleanup", CLEANUP_SCHEDULE, inventory.clean_all)

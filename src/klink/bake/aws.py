@@ -51,6 +51,8 @@ class AwsBaker:
     settings: Any
     clock: Callable[[], datetime]
     timeout: float
+    # env name, env metadata -> provider; shared (cached) providers are not closed here.
+    providers: Callable[[str, Mapping[str, Any]], Any] | None = None
 
     def __post_init__(self) -> None:
         env, metadata = self.target.first_env
@@ -62,6 +64,8 @@ class AwsBaker:
 
     @property
     def provider(self) -> Any:
+        if self.providers is not None:
+            return self.providers(self.env_name, self.env_metadata)
         if self._provider is None:
             self._provider = build_provider(self.env_name, self.env_metadata, self.settings)
         return self._provider
@@ -69,6 +73,7 @@ class AwsBaker:
     def close(self) -> None:
         if self._provider is not None:
             self._provider.close()
+            self._provider = None
 
     # Lookups ------------------------------------------------------------------------------
     def base_images(self) -> list[Image]:
@@ -197,6 +202,9 @@ class AwsBaker:
             self.provider.share_image(image_id, accounts)
         for env, metadata in self.target.envs.items():
             if env == self.env_name:
+                continue
+            if self.providers is not None:
+                self.providers(env, metadata).tag_image(image_id, tags)
                 continue
             other = build_provider(env, metadata, self.settings)
             try:

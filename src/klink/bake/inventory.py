@@ -17,7 +17,6 @@ from klink.bake.service import BakeService
 from klink.bake.targets import Target, choose
 from klink.errors import Conflict, KlinkError, NotFound
 from klink.names import check_name
-from klink.providers import build_provider
 from klink.providers.base import Image
 from klink.providers.local.images import ImageStore
 
@@ -53,13 +52,14 @@ class Inventory:
         used = cleanup.deployed_images(self.bakes.runtime.http("deploy"), app)
         for env, metadata in target.envs.items():
             try:
-                provider = build_provider(env, metadata, self.bakes.runtime.settings)
+                provider = self.bakes.provider(env, metadata)
             except (KlinkError, ImportError) as exc:
                 raise cleanup.UseUnknown(f"cannot open environment {env}: {exc}") from None
             try:
                 used |= cleanup.group_images(provider, app)
-            finally:
-                provider.close()
+            except cleanup.UseUnknown:
+                self.bakes.forget(env)
+                raise
         return used
 
     def delete_image(self, app: str, image_id: str, target_name: str | None = None) -> None:

@@ -10,9 +10,11 @@ over HTTP (``BuildClient``), checksum verified; environments from the metadata s
 from __future__ import annotations
 
 import io
+import json
 import logging
 import shutil
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ from klink.build.jobs import Job, JobRegistry
 from klink.errors import InvalidInput, KlinkError
 from klink.metadata.client import MetadataClient
 from klink.names import check_name, check_version
-from klink.providers.base import Image
+from klink.providers import build_provider
+from klink.providers.base import Image, Provider
 from klink.providers.local.images import ImageStore
 from klink.service.runtime import Runtime
 
@@ -36,6 +39,34 @@ log = logging.getLogger(__name__)
 class BakeService:
     runtime: Runtime
     jobs: JobRegistry = field(default_factory=JobRegistry)
+    # env name -> (its metadata as JSON, its provider): building a provider costs seconds
+    # (boto3 clients), so providers are kept while their environment's record is unchanged.
+    _providers: dict[str, tuple[str, Provider]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def provider(self, env: str, metadata: Mapping[str, Any]) -> Provider:
+        key = json.dumps(metadata, sort_keys=True, default=str)
+        with self._lock:
+            cached = self._providers.get(env)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        provider = build_provider(env, metadata, self.runtime.settings)
+        with self._lock:
+            # A provider replaced here may still be in use by another thread: not closed.
+            self._providers[env] = (key, provider)
+        return provider
+
+    def forget(self, env: str) -> None:
+        """Drop a cached provider that failed (e.g. a local cloud daemon that restarted)."""
+        with self._lock:
+            self._providers.pop(env, None)
+
+    def close(self) -> None:
+        with self._lock:
+            providers = [p for _, p in self._providers.values()]
+            self._providers.clear()
+        for provider in providers:
+            provider.close()
 
     @property
     def work_root(self) -> Path:
@@ -64,6 +95,7 @@ class BakeService:
             settings=self.runtime.settings,
             clock=self.runtime.clock,
             timeout=self.runtime.settings.bake_timeout_seconds,
+            providers=self.provider,
         )
 
     # Service bakes ------------------------------------------------------------------------
