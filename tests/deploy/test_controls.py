@@ -295,3 +295,33 @@ def test_undo_recreates_an_old_group_already_deleted(world: World) -> None:
     template = world.fake.describe_launch_template(back.launch_template or "")
     assert template.image_id == IMG1
     assert set(world.fake.state["registered"]["web"]) == {i.id for i in back.instances}
+
+
+def test_lease_renewed_during_a_slow_action(world: World) -> None:
+    """An action slower than the lease keeps it: no second engine runs it meanwhile."""
+    import threading
+
+    ready(world)
+    deployment_id = world.deploy(IMG1)
+    slow = world.engine("slow", lease=0.3)
+    rival = world.engine("rival", lease=0.3)
+    original = slow.actions["validate_request"]
+    release = threading.Event()
+
+    def sluggish(ctx):  # type: ignore[no-untyped-def]
+        release.wait(5)
+        return original(ctx)
+
+    slow.actions = {**slow.actions, "validate_request": sluggish}
+    worker = threading.Thread(target=slow.run_once)
+    worker.start()
+    import time
+
+    for _ in range(8):  # well past the 0.3 s lease, in real time; the fake clock follows
+        time.sleep(0.1)
+        world.clock.sleep(0.1)
+        assert rival.run_once() is False
+    release.set()
+    worker.join(10)
+    slow.close()
+    assert world.get(deployment_id)["cursor"] >= 1

@@ -91,6 +91,23 @@ class Engine:
         self.clock = clock or services.clock
         self.sleep = sleep
         self.actions = actions()
+        self._current: str | None = None
+        self._heartbeat: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def _beat(self) -> None:
+        """Renew the lease of the deployment being worked on every third of the lease, so an
+        action slower than the lease (a slow cloud call) is not run twice."""
+        while not self._stopped.wait(self.lease_seconds / 3):
+            current = self._current
+            if current is not None:
+                try:
+                    self.db.renew(current, self.holder, self.clock(), self.lease_seconds)
+                except Exception:
+                    log.exception("renewing the lease of %s", current)
+
+    def close(self) -> None:
+        self._stopped.set()
 
     # One deployment ----------------------------------------------------------------------
     def run_once(self) -> bool:
@@ -98,7 +115,16 @@ class Engine:
         deployment_id = self.db.claim(self.holder, self.clock(), self.lease_seconds)
         if deployment_id is None:
             return False
-        self.work(deployment_id)
+        if self._heartbeat is None:
+            self._heartbeat = threading.Thread(
+                target=self._beat, name=f"{self.holder}-lease", daemon=True
+            )
+            self._heartbeat.start()
+        self._current = deployment_id
+        try:
+            self.work(deployment_id)
+        finally:
+            self._current = None
         return True
 
     def work(self, deployment_id: str) -> None:
@@ -245,6 +271,7 @@ class EngineThreads:
                 worked = False
             if not worked:
                 self.stopping.wait(self.idle)
+        engine.close()
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stopping.set()

@@ -253,6 +253,17 @@ class DeploymentStore(History):
                     return str(candidate)
         return None
 
+    def renew(self, deployment_id: str, holder: str, now: datetime, lease_seconds: float) -> bool:
+        """Extend ``holder``'s lease (a long action must not lose it); False if lost."""
+        with store.write(self.engine) as conn:
+            return bool(
+                conn.execute(
+                    deployments.update()
+                    .where(deployments.c.id == deployment_id, deployments.c.lease_holder == holder)
+                    .values(lease_expires=now + timedelta(seconds=lease_seconds))
+                ).rowcount
+            )
+
     def next_due(self) -> datetime | None:
         with store.read(self.engine) as conn:
             value = conn.execute(
