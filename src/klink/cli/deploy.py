@@ -167,9 +167,11 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
             page = client.call(
                 "GET", f"/deploy/deployments/{deployment_id}/logs", params={"since": since}
             )
-            progress = f"[{page['cursor']}/{page['actions']}]"
+            total = page["actions"]
             for line in page["logs"]:
                 if not as_json:
+                    seq = line.get("seq")
+                    progress = "" if seq is None else f"[{seq + 1}/{total}]"
                     say(f"{line['at'][11:19]} {progress:>9} {line['message']}")
             since = page["next"]
             status = page["status"]

@@ -120,7 +120,8 @@ class History:
                 .limit(limit)
             ).mappings()
             return [
-                {"id": r["id"], "at": r["at"].isoformat(), "message": r["message"]} for r in rows
+                {"id": r["id"], "seq": r["seq"], "at": r["at"].isoformat(), "message": r["message"]}
+                for r in rows
             ]
 
     def stats(self) -> list[dict[str, Any]]:

@@ -316,7 +316,7 @@ class DeploymentStore(History):
             )
             if task is not None:
                 self._task(conn, d.id, task)
-            self._log(conn, d.id, now, lines)
+            self._log(conn, d.id, now, lines, None if task is None else task.seq)
             if d.status in FINAL:
                 self.release_slot(conn, d)
             return not release
@@ -342,12 +342,20 @@ class DeploymentStore(History):
             )
 
     def _log(
-        self, conn: Connection, deployment_id: str, now: datetime, lines: Sequence[str]
+        self,
+        conn: Connection,
+        deployment_id: str,
+        now: datetime,
+        lines: Sequence[str],
+        seq: int | None = None,
     ) -> None:
         if lines:
             conn.execute(
                 _LOG_INSERT,
-                [{"deployment_id": deployment_id, "at": now, "message": m} for m in lines],
+                [
+                    {"deployment_id": deployment_id, "seq": seq, "at": now, "message": m}
+                    for m in lines
+                ],
             )
 
     # Human controls ---------------------------------------------------------------------

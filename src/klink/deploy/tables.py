@@ -63,6 +63,7 @@ deploy_logs = sa.Table(
     METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("deployment_id", sa.String(32), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=True),  # the action's place in the plan, if any
     sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Index("ix_deploy_logs_deployment", "deployment_id", "id"),

@@ -64,6 +64,7 @@ def upgrade() -> None:
         "deploy_logs",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("deployment_id", sa.String(32), nullable=False),
+        sa.Column("seq", sa.Integer, nullable=True),
         sa.Column("at", _TS, nullable=False),
         sa.Column("message", sa.Text, nullable=False),
     )
