@@ -13,7 +13,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -46,6 +48,8 @@ def _cursor(db: Path, deployment_id: str) -> tuple[int, str]:
 
 
 class Worker:
+    started: ClassVar[list[Worker]] = []
+
     def __init__(self, home: Path, url: str) -> None:
         port = url.rsplit(":", 1)[1]
         env = {
@@ -63,6 +67,7 @@ class Worker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        Worker.started.append(self)
 
     def kill9(self) -> None:
         os.kill(self.process.pid, signal.SIGKILL)
@@ -75,6 +80,15 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@pytest.fixture(autouse=True)
+def no_worker_left() -> Iterator[None]:
+    yield
+    while Worker.started:
+        worker = Worker.started.pop()
+        if worker.process.poll() is None:
+            worker.stop()
 
 
 @pytest.mark.slow
