@@ -42,8 +42,15 @@ _STATE_COLUMNS = (
     "control",
     "finished_at",
 )
-_CONTROL_OF_HOLDER = sa.select(deployments.c.control).where(
-    deployments.c.id == sa.bindparam("_id"), deployments.c.lease_holder == sa.bindparam("_holder")
+# FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) so that a human
+# control and the engine's write after an action never interleave.
+_CONTROL_OF_HOLDER = (
+    sa.select(deployments.c.control)
+    .where(
+        deployments.c.id == sa.bindparam("_id"),
+        deployments.c.lease_holder == sa.bindparam("_holder"),
+    )
+    .with_for_update()
 )
 _PERSIST = (
     deployments.update()
@@ -373,7 +380,9 @@ class DeploymentStore(History):
         with store.write(self.engine) as conn:
             self.check_unlocked(conn)
             row = conn.execute(
-                sa.select(deployments.c.lease_expires).where(deployments.c.id == deployment_id)
+                sa.select(deployments.c.lease_expires)
+                .where(deployments.c.id == deployment_id)
+                .with_for_update()
             ).first()
             d = self.get(deployment_id, conn)
             leased = row is not None and row[0] is not None and row[0] >= now
