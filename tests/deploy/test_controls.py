@@ -325,3 +325,16 @@ def test_lease_renewed_during_a_slow_action(world: World) -> None:
     worker.join(10)
     slow.close()
     assert world.get(deployment_id)["cursor"] >= 1
+
+
+def test_only_the_latest_kept_group_stays(world: World) -> None:
+    ready(world, {"keepPreviousGroup": True})
+    deployed(world, IMG1)
+    first_template = world.fake.describe_group("search-prod-v000").launch_template
+    deployed(world, IMG2)
+    d = deployed(world, IMG1)
+    assert d["status"] == "completed", d["error"]
+    assert world.groups() == ["search-prod-v002", "search-prod-v001"]
+    assert world.fake.describe_group("search-prod-v001").tags["klink:kept"] == "true"
+    assert first_template not in world.fake.state["templates"]
+    assert len(world.fake.state["templates"]) == 2

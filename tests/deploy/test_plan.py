@@ -28,6 +28,12 @@ DRAIN = ["suspend_old_processes", "deregister_old_instances", "wait_old_drained"
 CLEAN = ["delete_old_alarms", "delete_old_policies", "delete_old_scheduled_actions"]
 DELETE = ["delete_old_group", "wait_old_group_gone", "delete_old_launch_template"]
 END = ["notify_complete", "complete"]
+KEEP = [
+    "keep_old_group",
+    "delete_stale_kept_groups",
+    "wait_stale_kept_groups_gone",
+    "delete_stale_kept_launch_templates",
+]
 
 CASES: list[tuple[str, dict[str, Any], GroupState | None, str | None, list[str]]] = [
     ("first deployment", {}, None, None, LAUNCH + HEALTH + TRAFFIC + SCALING + END),
@@ -50,7 +56,7 @@ CASES: list[tuple[str, dict[str, Any], GroupState | None, str | None, list[str]]
         {"keepPreviousGroup": True},
         OLD,
         None,
-        LAUNCH + HEALTH + TRAFFIC + SCALING + DRAIN + CLEAN + ["keep_old_group"] + END,
+        LAUNCH + HEALTH + TRAFFIC + SCALING + DRAIN + CLEAN + KEEP + END,
     ),
     (
         "every pause point",

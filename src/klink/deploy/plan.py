@@ -104,7 +104,12 @@ def _retire(keep: bool, pause_after_deregister: bool) -> list[Step]:
         step("delete_old_scheduled_actions", DEPLOY),
     ]
     if keep:
-        steps.append(step("keep_old_group", DEPLOY))
+        steps += [
+            step("keep_old_group", DEPLOY),
+            step("delete_stale_kept_groups", DEPLOY),
+            step("wait_stale_kept_groups_gone", DEPLOY),
+            step("delete_stale_kept_launch_templates", DEPLOY),
+        ]
     else:
         steps += [
             step("delete_old_group", DEPLOY),

@@ -139,3 +139,43 @@ def delete_old_launch_template(ctx: Context) -> Outcome:
         return Done()
     ctx.provider().delete_launch_template(old.launch.name)
     return Done(f"launch template {old.launch.name} deleted")
+
+
+def _stale_kept(ctx: Context) -> list[str]:
+    """Groups kept by earlier deployments: neither in traffic now nor the one just kept."""
+    from klink import names
+
+    keep = {s.name for s in (ctx.target, ctx.retiring) if s is not None}
+    pattern = names.group_pattern(ctx.deployment.app, ctx.deployment.env).pattern
+    return [
+        g.name
+        for g in ctx.provider().list_groups(pattern)
+        if g.tags.get(TAG_KEPT) == "true" and g.name not in keep
+    ]
+
+
+@action("delete_stale_kept_groups")
+def delete_stale_kept_groups(ctx: Context) -> Outcome:
+    """Only the latest kept group stays: older ones are deleted with their launch templates."""
+    stale = ctx.facts.setdefault("stale_kept", {})
+    for name in _stale_kept(ctx):
+        group = ctx.provider().describe_group(name)
+        stale[name] = group.launch_template
+        ctx.provider().delete_group(name, force=True)
+    return Done(f"deleting {len(stale)} older kept groups" if stale else None)
+
+
+@action("wait_stale_kept_groups_gone")
+def wait_stale_kept_groups_gone(ctx: Context) -> Outcome:
+    left = [n for n in ctx.facts.get("stale_kept", {}) if ctx.provider().group_exists(n)]
+    if not left:
+        return Done()
+    return wait(ctx, GONE_ATTEMPTS, "still being deleted: " + ", ".join(left))
+
+
+@action("delete_stale_kept_launch_templates")
+def delete_stale_kept_launch_templates(ctx: Context) -> Outcome:
+    templates = [t for t in ctx.facts.get("stale_kept", {}).values() if t]
+    for template in templates:
+        ctx.provider().delete_launch_template(template)
+    return Done(f"{len(templates)} launch templates deleted" if templates else None)
