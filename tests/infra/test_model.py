@@ -165,3 +165,21 @@ def test_push_time_check_needs_only_the_file() -> None:
     assert "port" in problem.message
     assert check_definition_text("a: [")[0].field == "infrastructure.yaml"
     assert config_problems(None, "local") == []  # an empty file defines nothing
+
+
+@pytest.mark.parametrize(
+    ("check", "field"),
+    [
+        ({"intervalSeconds": 1}, "intervalSeconds"),
+        ({"healthyThreshold": 1}, "healthyThreshold"),
+        ({"unhealthyThreshold": 1}, "unhealthyThreshold"),
+    ],
+)
+def test_fast_health_checks_are_for_the_local_provider_only(
+    check: dict[str, int], field: str
+) -> None:
+    data = {"targetGroups": {"search-web": {"port": 8080, "healthCheck": check}}}
+    assert config_problems(data, "local") == []
+    problems = config_problems(data, "aws")
+    assert [p.field for p in problems] == [f"targetGroups.search-web.healthCheck.{field}"]
+    assert "minimum on aws" in problems[0].message

@@ -131,4 +131,26 @@ def config_problems(data: Any, provider: str) -> list[Any]:
     """
     from klink.config.params import Problem as ConfigProblem
 
-    return [ConfigProblem(p.field, p.message) for p in definition_problems(data)]
+    problems = [ConfigProblem(p.field, p.message) for p in definition_problems(data)]
+    if provider == "aws" and not problems and isinstance(data, dict):
+        problems += [ConfigProblem(f, m) for f, m in aws_health_problems(data)]
+    return problems
+
+
+# ELBv2 refuses health checks more often than every 5 s or thresholds under 2.
+AWS_HEALTH_MINIMUMS = {"intervalSeconds": 5, "healthyThreshold": 2, "unhealthyThreshold": 2}
+
+
+def aws_health_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    for name, group in (data.get("targetGroups") or {}).items():
+        check = (group or {}).get("healthCheck") or {}
+        for key, minimum in AWS_HEALTH_MINIMUMS.items():
+            if key in check and check[key] < minimum:
+                problems.append(
+                    (
+                        f"targetGroups.{name}.healthCheck.{key}",
+                        f"{check[key]} is less than {minimum}, the minimum on aws",
+                    )
+                )
+    return problems

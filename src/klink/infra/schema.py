@@ -112,11 +112,13 @@ DEFINITION_SCHEMA: dict[str, Any] = {
                         "additionalProperties": False,
                         "properties": {
                             "path": {"type": "string", "pattern": "^/"},
-                            "intervalSeconds": {"type": "integer", "minimum": 5, "maximum": 300},
-                            "healthyThreshold": {"type": "integer", "minimum": 2, "maximum": 10},
+                            # AWS's own minimums (5 s, 2) are checked for aws environments
+                            # (model.AWS_HEALTH_MINIMUMS); HAProxy checks faster locally.
+                            "intervalSeconds": {"type": "integer", "minimum": 1, "maximum": 300},
+                            "healthyThreshold": {"type": "integer", "minimum": 1, "maximum": 10},
                             "unhealthyThreshold": {
                                 "type": "integer",
-                                "minimum": 2,
+                                "minimum": 1,
                                 "maximum": 10,
                             },
                         },

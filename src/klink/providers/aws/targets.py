@@ -13,6 +13,8 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from klink.errors import Conflict, InvalidInput, NotFound
 from klink.providers.aws.convert import arn_resource_name, chunks, tag_list, tags_of
 from klink.providers.aws.session import AwsSession
@@ -73,7 +75,15 @@ class Targets:
             ports: dict[str, int] = {}
             for lb_arn in sorted({lb for r in raws for lb in r.get("LoadBalancerArns", ())}):
                 pages = elb.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb_arn)
-                for listener in (x for page in pages for x in page["Listeners"]):
+                try:
+                    listeners = [x for page in pages for x in page["Listeners"]]
+                except ClientError as exc:
+                    # A load balancer deleted since its target group was described (a race on
+                    # AWS; moto keeps the ARN for good): it has no listeners any more.
+                    if exc.response.get("Error", {}).get("Code") == "LoadBalancerNotFound":
+                        continue
+                    raise
+                for listener in listeners:
                     for action in listener.get("DefaultActions", ()):
                         if action.get("TargetGroupArn"):
                             ports.setdefault(action["TargetGroupArn"], listener["Port"])
