@@ -156,3 +156,99 @@ def test_red_black_under_load_then_health_gate_and_undo(
     assert undone["undo"] is True
     assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v001"]
     assert get_json(url)["version"] == "2.0"
+
+
+def gated_image(home: Path, tmp: Path, version: str, flag: Path) -> base.Image:
+    """hello, but it starts serving only once ``flag`` exists (a fault the test can clear)."""
+    import shlex
+    import sys
+
+    staging = tmp / f"stage-gated-{version}"
+    (staging / "app").mkdir(parents=True)
+    hello = Path(__file__).resolve().parents[2] / "examples" / "hello" / "hello.py"
+    (staging / "app" / "hello.py").write_text(hello.read_text())
+    start = (
+        f"while [ ! -e {shlex.quote(str(flag))} ]; do sleep 0.2; done; "
+        f"KLINK_VERSION={version} exec {shlex.quote(sys.executable)} app/hello.py"
+    )
+    return ImageStore(home).create(
+        staging,
+        name=f"hello-{version}",
+        start_command=start,
+        tags={base.TAG_APP: "hello", base.TAG_VERSION: version},
+    )
+
+
+def test_pause_resume_cancel_retry_with_real_processes(
+    world: World, cloud: LocalProvider, tmp_path: Path
+) -> None:
+    port, frontend = free_port(), free_port()
+    world.app("hello", "dev")
+    params = {
+        "healthCheckIntervalSeconds": 1,
+        "instanceHealthyAttempts": 4,
+        "targetGroups": ["hello-dev"],
+        "pauseAfterInstancesHealthy": True,
+    }
+    world.config("hello", "dev", params=params, props={"service.port": port})
+    cloud.ensure_target_group(
+        base.TargetGroupSpec(
+            name="hello-dev",
+            port=port,
+            health_check_interval_seconds=1,
+            healthy_threshold=2,
+            unhealthy_threshold=2,
+            deregistration_delay_seconds=1,
+            frontend_port=frontend,
+        )
+    )
+    url = f"http://127.0.0.1:{frontend}/healthcheck"
+
+    # Pause point: the new instances serve, but take no traffic until resumed.
+    v1 = make_image(world.home, "1.0", tmp_path)
+    first = world.deploy(v1.id, app="hello", env="dev")
+    paused = run(world, first)
+    assert paused["status"] == "paused"
+    instance = cloud.describe_group("hello-dev-v000").instances[0]
+    assert get_json(f"http://{instance.private_ip}:{port}/healthcheck")["version"] == "1.0"
+    assert cloud.target_health("hello-dev") == []
+    world.ok("POST", "/deploy/hello/dev/resume")
+    assert run(world, first)["status"] == "completed"
+    assert get_json(url)["version"] == "1.0"
+
+    # Retry: v2 fails its health gate while its fault lasts; cleared, retry completes.
+    world.config("hello", "dev", params={**params, "pauseAfterInstancesHealthy": False})
+    flag = tmp_path / "v2-may-start"
+    v2 = gated_image(world.home, tmp_path, "2.0", flag)
+    second = world.deploy(v2.id, app="hello", env="dev")
+    failed = run(world, second)
+    assert failed["status"] == "failed"
+    assert failed["current"] == "wait_instances_healthy"
+    assert get_json(url)["version"] == "1.0"
+    flag.touch()
+    world.ok("POST", "/deploy/hello/dev/retry")
+    assert run(world, second)["status"] == "completed"
+    assert get_json(url)["version"] == "2.0"
+
+    # Cancel while waiting, then undo: the half-made v3 goes, v2 serves on.
+    v3 = gated_image(world.home, tmp_path, "3.0", tmp_path / "never")
+    third = world.deploy(v3.id, app="hello", env="dev")
+    engine = Engine(
+        DeploymentStore(world.runtime.engine),
+        world.runtime.extras["deploy.services"](),
+        clock=utcnow,
+        sleep=time.sleep,
+    )
+    for _ in range(200):
+        engine.run_once()
+        if world.get(third)["current"] == "wait_instances_healthy":
+            break
+        time.sleep(0.1)
+    world.ok("POST", "/deploy/hello/dev/cancel")
+    cancelled = world.get(third)
+    assert cancelled["status"] == "failed"
+    assert "cancelled by" in str(cancelled["error"])
+    world.ok("POST", "/deploy/hello/dev/undo")
+    assert run(world, third)["status"] == "completed"
+    assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v001"]
+    assert get_json(url)["version"] == "2.0"
