@@ -50,7 +50,7 @@ def _cursor(db: Path, deployment_id: str) -> tuple[int, str]:
 class Worker:
     started: ClassVar[list[Worker]] = []
 
-    def __init__(self, home: Path, url: str) -> None:
+    def __init__(self, home: Path, url: str, harness: str = HARNESS) -> None:
         port = url.rsplit(":", 1)[1]
         env = {
             **os.environ,
@@ -62,7 +62,7 @@ class Worker:
             "KLINK_LOG_LEVEL": "WARNING",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-c", HARNESS],
+            [sys.executable, "-c", harness],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
