@@ -168,7 +168,18 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(f"{'scenario':<34}{'workers':>8}{'actions':>9}{'seconds':>9}{'ms/action':>11}")
+    for label, row in (
+        ("1 deployment", one_alone),
+        ("1 deployment", one),
+        ("100 deployments (100 apps)", hundred),
+    ):
+        print(
+            f"{label:<34}{row['workers']:>8}{row['action_attempts']:>9}"
+            f"{row['seconds']:>9.3f}{row['ms_per_action']:>11.3f}"
+        )
+    print(f"100 vs 1 (same {WORKERS} workers): {ratio}x (target <= 2x); target <= 5 ms/action")
+    print(f"written to {RESULTS}")
 
 
 if __name__ == "__main__":
