@@ -21,7 +21,7 @@ from klink.auth.tokens import Principal
 from klink.deploy import controls, dryrun, reads
 from klink.deploy import plan as planner
 from klink.deploy.actions.discover import current_group
-from klink.deploy.api_read import _services, read_router
+from klink.deploy.api_read import read_router, services_of
 from klink.deploy.engine import Engine, EngineThreads
 from klink.deploy.model import Deployment, GroupState
 from klink.deploy.services import runtime_services
@@ -93,7 +93,7 @@ def _new(
 
 def _start(request: Request, response: Response, d: Deployment, dry_run: bool) -> dict[str, Any]:
     if dry_run:
-        return dryrun.deployment(d, _services(request))
+        return dryrun.deployment(d, services_of(request))
     _store(request).create(d, runtime_of(request).clock())
     response.status_code = 201
     return {"id": d.id, "status": d.status, "app": d.app, "env": d.env, "image": d.image}
@@ -221,7 +221,7 @@ def undo(
         d = _store(request).get(_holder(request, app, env))
         controls.undo(d, principal.name)  # the same checks as a real undo
         d.undo = False
-        return dryrun.undo(d, _services(request))
+        return dryrun.undo(d, services_of(request))
     return _control(request, app, env, lambda c, d, leased: controls.undo(d, principal.name))
 
 
@@ -254,7 +254,7 @@ def resize(
     if store.slot_holder(app, env) is not None:
         raise Conflict(f"{app}/{env} has a deployment in progress", field="app")
     with_lock_check(store)
-    provider = reads.provider(_services(request), env)
+    provider = reads.provider(services_of(request), env)
     group = current_group(provider, app, env)
     if group is None:
         raise NotFound(f"{app}/{env} has no group", field="app")

@@ -24,7 +24,7 @@ def _store(request: Request) -> DeploymentStore:
     return DeploymentStore(runtime_of(request).engine)
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     runtime = runtime_of(request)
     factory = runtime.extras.get("deploy.services")
     services: Services = factory() if factory else runtime_services(runtime)
@@ -37,7 +37,7 @@ def images(
 ) -> dict[str, Any]:
     names.check_name(app, "app")
     names.check_name(env, "env")
-    return {"images": reads.images(_services(request), app, env)}
+    return {"images": reads.images(services_of(request), app, env)}
 
 
 @read_router.get("/{app}/{env}/boxes")
@@ -46,7 +46,7 @@ def boxes(
 ) -> dict[str, Any]:
     names.check_name(app, "app")
     names.check_name(env, "env")
-    return reads.boxes(_services(request), app, env)
+    return reads.boxes(services_of(request), app, env)
 
 
 @read_router.get("/lock")
