@@ -338,3 +338,27 @@ def test_only_the_latest_kept_group_stays(world: World) -> None:
     assert world.fake.describe_group("search-prod-v001").tags["klink:kept"] == "true"
     assert first_template not in world.fake.state["templates"]
     assert len(world.fake.state["templates"]) == 2
+
+
+def test_undo_of_the_last_completed_deployment(world: World) -> None:
+    ready(world)
+    first = deployed(world, IMG1)
+    assert world.client.post("/deploy/search/prod/undo").status_code == 409  # first: v000 only
+    second = deployed(world, IMG2)
+    dry = world.ok("POST", "/deploy/search/prod/undo", json={"dryRun": True})
+    assert dry["groups"]["create"] == "search-prod-v000"  # deleted: recreated from its state
+    assert dry["groups"]["remove"] == "search-prod-v001"
+    answer = world.ok("POST", "/deploy/search/prod/undo", json={"message": "back"})
+    assert answer["id"] == second["id"]
+    assert world.client.post("/deploy/search/prod/undo").status_code == 409  # in progress
+    world.engine().drain()
+    d = world.get(second["id"])
+    assert d["status"] == "completed"
+    assert d["undo"] is True
+    assert world.groups() == ["search-prod-v000"]
+    group = world.fake.describe_group("search-prod-v000")
+    assert world.fake.describe_launch_template(group.launch_template or "").image_id == IMG1
+    again = world.client.post("/deploy/search/prod/undo")
+    assert again.status_code == 409
+    assert "rollback" in again.json()["error"]["message"]
+    assert first["status"] == "completed"

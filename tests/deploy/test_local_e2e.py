@@ -252,3 +252,47 @@ def test_pause_resume_cancel_retry_with_real_processes(
     assert run(world, third)["status"] == "completed"
     assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v001"]
     assert get_json(url)["version"] == "2.0"
+
+
+def test_undo_of_a_completed_deployment_under_load(
+    world: World, cloud: LocalProvider, tmp_path: Path
+) -> None:
+    """What ``klink quickstart`` shows: deploy v2 over v1, then undo it, 0 failed requests."""
+    port, frontend = free_port(), free_port()
+    world.app("hello", "dev")
+    world.config(
+        "hello",
+        "dev",
+        params={"healthCheckIntervalSeconds": 1, "targetGroups": ["hello-dev"]},
+        props={"service.port": port},
+    )
+    cloud.ensure_target_group(
+        base.TargetGroupSpec(
+            name="hello-dev",
+            port=port,
+            health_check_interval_seconds=1,
+            healthy_threshold=2,
+            unhealthy_threshold=2,
+            deregistration_delay_seconds=1,
+            frontend_port=frontend,
+        )
+    )
+    url = f"http://127.0.0.1:{frontend}/healthcheck"
+    v1, v2 = make_image(world.home, "1.0", tmp_path), make_image(world.home, "2.0", tmp_path)
+    assert run(world, world.deploy(v1.id, app="hello", env="dev"))["status"] == "completed"
+    second = world.deploy(v2.id, app="hello", env="dev")
+    assert run(world, second)["status"] == "completed"
+    assert get_json(url)["version"] == "2.0"
+    with LoadGenerator(url, threads=4, max_seconds=120) as load:
+        answer = world.ok("POST", "/deploy/hello/dev/undo", json={"message": "back to v1"})
+        assert answer["id"] == second
+        undone = run(world, second)
+        time.sleep(0.3)
+    assert undone["status"] == "completed"
+    assert undone["undo"] is True
+    assert load.result is not None
+    print(f"undo under load: {load.result.sent} requests, {load.result.failed} failed")
+    assert load.result.failed == 0, load.result.errors
+    assert set(load.result.versions) == {"1.0", "2.0"}
+    assert get_json(url)["version"] == "1.0"
+    assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v000"]

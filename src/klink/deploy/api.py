@@ -217,8 +217,22 @@ def undo(
     body: MessageBody | None = None,
 ) -> dict[str, Any]:
     _target(app, env, principal)
-    if body is not None and body.dryRun:
-        d = _store(request).get(_holder(request, app, env))
+    store = _store(request)
+    dry = body is not None and body.dryRun
+    holder = store.slot_holder(app, env)
+    if holder is None:
+        # Nothing in progress: undo the last deployment if it completed.
+        last = store.find(app=app, env=env, limit=1)
+        if not last:
+            raise NotFound(f"{app}/{env} has no deployment to undo", field="app")
+        if dry:
+            controls.undo_completed(last[0], principal.name)
+            last[0].undo = False
+            return dryrun.undo(last[0], services_of(request))
+        change = lambda c, d, leased: controls.undo_completed(d, principal.name)  # noqa: E731
+        return store.reopen(last[0].id, change, runtime_of(request).clock()).summary()
+    if dry:
+        d = store.get(holder)
         controls.undo(d, principal.name)  # the same checks as a real undo
         d.undo = False
         return dryrun.undo(d, services_of(request))

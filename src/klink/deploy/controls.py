@@ -12,6 +12,7 @@ from typing import Any
 from klink.deploy.engine import cancel, start_undo
 from klink.deploy.model import (
     ACTIVE,
+    COMPLETED,
     DEPLOY,
     FAILED,
     FINAL,
@@ -77,6 +78,23 @@ def undo(d: Deployment, who: str) -> Change:
     if d.undo:
         raise Conflict(f"deployment {d.id} is already an undo; retry it or unlock")
     return [f"undo requested by {who}", *start_undo(d)], True
+
+
+def undo_completed(d: Deployment, who: str) -> Change:
+    """Undo of the last completed deployment, when nothing is in progress: the same swap; the
+    old group is restored if kept, else recreated from the recorded previous state."""
+    if d.status != COMPLETED or d.undo:
+        raise Conflict(
+            f"{d.app}/{d.env} has nothing to undo: its last deployment {d.id} is "
+            f"{'an undo' if d.undo else d.status}; `klink rollback` deploys the previous "
+            "image and config again"
+        )
+    if d.previous_state is None:
+        raise Conflict(
+            f"deployment {d.id} was the first of {d.app}/{d.env}: undoing it would leave no "
+            "group serving; deploy another image instead"
+        )
+    return [f"undo of the completed deployment requested by {who}", *start_undo(d)], True
 
 
 def unlock(d: Deployment, who: str) -> Change:

@@ -397,6 +397,33 @@ class DeploymentStore(History):
                 self.release_slot(conn, d)
             return d
 
+    def reopen(self, deployment_id: str, change: Any, now: datetime) -> Deployment:
+        """Take the app+env slot again for a finished deployment and apply ``change`` (an undo
+        of the last completed deployment), in one transaction; Conflict if the slot is taken."""
+        with store.write(self.engine) as conn:
+            self.check_unlocked(conn)
+            d = self.get(deployment_id, conn)
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        deploy_slots.insert().values(
+                            app=d.app, env=d.env, deployment_id=d.id, since=now
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                raise Conflict(
+                    f"{d.app}/{d.env} has a deployment in progress", field="app"
+                ) from None
+            lines, _due = change(conn, d, False)
+            d.finished_at = None
+            conn.execute(
+                deployments.update()
+                .where(deployments.c.id == deployment_id)
+                .values(**_values(d), updated_at=now, not_before=now)
+            )
+            self._log(conn, d.id, now, lines)
+            return d
+
     def reset_task(self, conn: Connection, deployment_id: str, seq: int) -> None:
         conn.execute(
             deploy_tasks.update()
