@@ -39,7 +39,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=_deploy)
 
     for verb, text in (
-        ("undo", "undo the failed or paused deployment in progress"),
+        ("undo", "undo the failed or paused deployment, or the last completed one"),
         ("rollback", "deploy the previous image and config again"),
         ("redeploy", "deploy the last image with the newest config"),
     ):

@@ -56,7 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "delete-image": ("klink.cli.build", "deregister an image not in use"),
     "deploy": ("klink.cli.deploy", "deploy an image (red-black)"),
     "watch": ("klink.cli.deploy", "follow a deployment until it ends"),
-    "undo": ("klink.cli.deploy", "undo the failed or paused deployment in progress"),
+    "undo": ("klink.cli.deploy", "undo the failed or paused deployment, or the last completed one"),
     "rollback": ("klink.cli.deploy", "deploy the previous image and config again"),
     "redeploy": ("klink.cli.deploy", "deploy the last image with the newest config"),
     "pause": ("klink.cli.deploy", "pause the deployment in progress"),
