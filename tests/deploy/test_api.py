@@ -122,6 +122,12 @@ def test_history_tasks_logs_stats_and_cleanup_shape(world: World) -> None:
     assert all(t["status"] == "done" and t["startedAt"] and t["endedAt"] for t in tasks)
     waited = next(t for t in tasks if t["action"] == "wait_instances_in_service")
     assert waited["attempts"] > 1  # waited, rescheduled, not blocked
+    lines = world.ok("GET", f"/deploy/deployments/{d2['id']}/logs")["logs"]
+    waits = [x["message"] for x in lines if x["message"].startswith("wait_instances_in_service")]
+    assert waits == [  # each change of a wait is logged, not each look
+        "wait_instances_in_service: 0/1 instances in service",
+        "wait_instances_in_service: 1 instances in service",
+    ]
     first = world.ok("GET", f"/deploy/deployments/{d1['id']}/logs")
     assert first["logs"]
     assert first["next"] == first["logs"][-1]["id"]

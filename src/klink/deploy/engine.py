@@ -40,7 +40,7 @@ from klink.deploy.model import (
     RetryAfter,
 )
 from klink.deploy.params import read_params
-from klink.deploy.store import DeploymentStore, TaskUpdate
+from klink.deploy.store import DeploymentStore, TaskSoFar, TaskUpdate
 from klink.errors import KlinkError, Throttled
 
 log = logging.getLogger(__name__)
@@ -131,17 +131,17 @@ class Engine:
         d = self.db.get(deployment_id)
         # Only the task at the cursor may have run before (waiting, resumed after a crash,
         # retried); every later one starts fresh, so the store is read once per claim.
-        known: tuple[int, datetime | None] | None = self.db.task_attempts(d.id, d.cursor)
+        known: TaskSoFar | None = self.db.task_attempts(d.id, d.cursor)
         while d.status in ACTIVE and d.cursor < len(d.plan):
             if not self.step(d, known):
                 return
             known = None
 
-    def step(self, d: Deployment, known: tuple[int, datetime | None] | None = None) -> bool:
+    def step(self, d: Deployment, known: TaskSoFar | None = None) -> bool:
         """Run the action at the cursor and persist; True while this engine should go on."""
         current = d.plan[d.cursor]
-        attempts, started = known if known is not None else (0, None)
-        exists = known is not None and known[0] > 0
+        so_far = known or TaskSoFar(0, None, None)
+        attempts, started, exists = so_far.attempts, so_far.started_at, so_far.attempts > 0
         ctx = Context(deployment=d, services=self.services, step=current, attempt=attempts + 1)
         started = started or self.clock()
         outcome = self._run(ctx)
@@ -163,8 +163,8 @@ class Engine:
         else:
             status, message, release = "failed", outcome.message, True
             lines += self._fail(ctx, outcome.message, now)
-        if message:
-            lines.append(f"{current.name}: {message}")
+        if message and not (status == "waiting" and message == so_far.message):
+            lines.append(f"{current.name}: {message}")  # a wait logs each change, not each look
         task = TaskUpdate(
             seq=seq,
             action=current.name,

@@ -78,6 +78,13 @@ _TASK_INSERT = deploy_tasks.insert()
 _LOG_INSERT = deploy_logs.insert()
 
 
+@dataclass(frozen=True)
+class TaskSoFar:
+    attempts: int
+    started_at: datetime | None
+    message: str | None
+
+
 @dataclass
 class TaskUpdate:
     seq: int
@@ -220,15 +227,17 @@ class DeploymentStore(History):
             raise NotFound(f"deployment {deployment_id!r} does not exist", field="id")
         return to_deployment(row)
 
-    def task_attempts(self, deployment_id: str, seq: int) -> tuple[int, datetime | None]:
-        """(attempts so far, first start) of task ``seq``; (0, None) when it never ran."""
+    def task_attempts(self, deployment_id: str, seq: int) -> TaskSoFar:
+        """What task ``seq`` did so far; (0, None, None) when it never ran."""
         with store.read(self.engine) as conn:
             row = conn.execute(
-                sa.select(deploy_tasks.c.attempts, deploy_tasks.c.started_at).where(
-                    deploy_tasks.c.deployment_id == deployment_id, deploy_tasks.c.seq == seq
-                )
+                sa.select(
+                    deploy_tasks.c.attempts, deploy_tasks.c.started_at, deploy_tasks.c.message
+                ).where(deploy_tasks.c.deployment_id == deployment_id, deploy_tasks.c.seq == seq)
             ).first()
-        return (0, None) if row is None else (int(row.attempts), row.started_at)
+        if row is None:
+            return TaskSoFar(0, None, None)
+        return TaskSoFar(int(row.attempts), row.started_at, row.message)
 
     # The engine's side ------------------------------------------------------------------
     def claim(self, holder: str, now: datetime, lease_seconds: float) -> str | None:
