@@ -216,6 +216,17 @@ class Api:
             return response.json()
         return response.text
 
+    def exists(self, path: str) -> bool:
+        """Whether GET ``path`` finds something (404: no; any other error is raised)."""
+        response = self.send("GET", path)
+        if response.status_code == 404:
+            response.content  # noqa: B018 - read it, so the connection can be reused
+            return False
+        if response.status_code >= 400:
+            raise CliError(describe_error(response))
+        response.content  # noqa: B018
+        return True
+
     @contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[Response]:
         """A response whose body is read as it arrives: ``for line in r.iter_lines()``."""

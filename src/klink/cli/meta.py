@@ -139,7 +139,7 @@ def _info(args: argparse.Namespace) -> int:
 def _create_app(args: argparse.Namespace) -> int:
     metadata = {"contact": args.contact, **_pairs(args.set)}
     client = api(args)
-    exists = _exists(client, f"/metadata/applications/{args.app}")
+    exists = client.exists(f"/metadata/applications/{args.app}")
     if exists:
         raise CliError(f"application {args.app!r} exists")
     record = client.call("PUT", f"/metadata/applications/{args.app}", json={"metadata": metadata})
@@ -148,16 +148,6 @@ def _create_app(args: argparse.Namespace) -> int:
     else:
         say(f"created application {record['name']}")
     return 0
-
-
-def _exists(client: Api, path: str) -> bool:
-    try:
-        client.call("GET", path)
-    except CliError as exc:
-        if "HTTP 404" in exc.message:
-            return False
-        raise
-    return True
 
 
 def _envs(args: argparse.Namespace) -> int:
@@ -186,7 +176,7 @@ def _create_env(args: argparse.Namespace) -> int:
         metadata["createConfigRepo"] = True
     metadata.update(_pairs(args.set))
     client = api(args)
-    if _exists(client, f"/metadata/environments/{args.env}"):
+    if client.exists(f"/metadata/environments/{args.env}"):
         raise CliError(f"environment {args.env!r} exists")
     record = client.call("PUT", f"/metadata/environments/{args.env}", json={"metadata": metadata})
     if args.json:

@@ -101,16 +101,6 @@ class Setup:
         self.source = source
 
 
-def _exists(client: Api, path: str) -> bool:
-    try:
-        client.call("GET", path)
-    except CliError as exc:
-        if "(HTTP 404)" in exc.message:
-            return False
-        raise
-    return True
-
-
 def _git(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         ["git", *argv], cwd=cwd, env=env, capture_output=True, text=True, check=False
@@ -156,7 +146,7 @@ def _source_repo(home: str, progress: Callable[[str], None]) -> Path:
 
 
 def setup(client: Api, platform: Platform, progress: Callable[[str], None]) -> Setup:
-    if not _exists(client, f"/metadata/environments/{ENV}"):
+    if not client.exists(f"/metadata/environments/{ENV}"):
         progress(f"creating environment {ENV} (local provider)")
         client.call(
             "PUT",
@@ -171,7 +161,7 @@ def setup(client: Api, platform: Platform, progress: Callable[[str], None]) -> S
         "startCommand": "cd opt/hello && exec python3 hello.py",
         "version": "1.0",
     }
-    if not _exists(client, f"/metadata/applications/{APP}"):
+    if not client.exists(f"/metadata/applications/{APP}"):
         progress(f"creating application {APP} from examples/hello")
         client.call("PUT", f"/metadata/applications/{APP}", json={"metadata": metadata})
     else:

@@ -23,13 +23,13 @@ from klink.providers import base
 from klink.providers.local import haproxy, instances, processes
 from klink.providers.local.balancer import BalancerMixin
 from klink.providers.local.extras import ExtrasMixin
-from klink.providers.local.images import ImageStore
+from klink.providers.local.images import ImageMethods, ImageStore
 from klink.providers.local.state import State
 
 ACTIVE = (base.PENDING, base.IN_SERVICE)
 
 
-class LocalCloud(BalancerMixin, ExtrasMixin, base.Provider):
+class LocalCloud(ImageMethods, BalancerMixin, ExtrasMixin, base.Provider):
     name = "local"
     http_probes = True
 
@@ -68,18 +68,6 @@ class LocalCloud(BalancerMixin, ExtrasMixin, base.Provider):
         return datetime.fromtimestamp(self.clock(), UTC)
 
     # Images (plain files) -----------------------------------------------------------------
-    def describe_image(self, image_id: str) -> base.Image:
-        return self.images.describe(image_id)
-
-    def list_images(self, app: str | None = None) -> list[base.Image]:
-        return self.images.list(app)
-
-    def tag_image(self, image_id: str, tags: Mapping[str, str]) -> None:
-        self.images.tag(image_id, tags)
-
-    def deregister_image(self, image_id: str) -> None:
-        self.images.delete(image_id)
-
     # Launch templates ---------------------------------------------------------------------
     def create_launch_template(self, spec: base.LaunchTemplateSpec) -> base.LaunchTemplate:
         with self.lock:

@@ -277,3 +277,22 @@ def _to_image(manifest: Mapping[str, Any]) -> Image:
         created_at=_parse_time(manifest.get("created")),
         tags={str(k): str(v) for k, v in tags.items()},
     )
+
+
+class ImageMethods:
+    """The provider's image methods: images are plain files, so both the daemon's
+    ``LocalCloud`` and the ``LocalProvider`` client serve them straight from the store."""
+
+    images: ImageStore
+
+    def describe_image(self, image_id: str) -> Image:
+        return self.images.describe(image_id)
+
+    def list_images(self, app: str | None = None) -> list[Image]:
+        return self.images.list(app)
+
+    def tag_image(self, image_id: str, tags: Mapping[str, str]) -> None:
+        self.images.tag(image_id, tags)
+
+    def deregister_image(self, image_id: str) -> None:
+        self.images.delete(image_id)

@@ -16,10 +16,10 @@ import httpx
 from klink.errors import InvalidInput, NotFound, ProviderError
 from klink.providers import base
 from klink.providers.local import codec, daemon
-from klink.providers.local.images import ImageStore
+from klink.providers.local.images import ImageMethods, ImageStore
 
 
-class LocalProvider(base.Provider):
+class LocalProvider(ImageMethods, base.Provider):
     name = "local"
     http_probes = True
 
@@ -68,18 +68,6 @@ class LocalProvider(base.Provider):
         return response.text
 
     # Images: files, no daemon needed -------------------------------------------------------
-    def describe_image(self, image_id: str) -> base.Image:
-        return self.images.describe(image_id)
-
-    def list_images(self, app: str | None = None) -> list[base.Image]:
-        return self.images.list(app)
-
-    def tag_image(self, image_id: str, tags: Mapping[str, str]) -> None:
-        self.images.tag(image_id, tags)
-
-    def deregister_image(self, image_id: str) -> None:
-        self.images.delete(image_id)
-
     # Launch templates ---------------------------------------------------------------------
     def create_launch_template(self, spec: base.LaunchTemplateSpec) -> base.LaunchTemplate:
         result: base.LaunchTemplate = self._call("create_launch_template", spec)
