@@ -7,14 +7,10 @@ _apt_updated=0
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-# ensure_command COMMAND DEBIAN_PACKAGE: install the package when the command is missing.
-ensure_command() {
-  local cmd=$1 pkg=$2
-  if command -v "$cmd" >/dev/null 2>&1; then
-    return 0
-  fi
+# apt_install PACKAGE...: install Debian packages (as root), or say how and fail.
+apt_install() {
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    say "$cmd is missing: install the Debian package '$pkg' (apt-get install $pkg) and run again"
+    say "missing: install the Debian package(s) $* (apt-get install $*) and run again"
     return 1
   fi
   if [ "$_apt_updated" = 0 ]; then
@@ -22,8 +18,13 @@ ensure_command() {
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     _apt_updated=1
   fi
-  say "installing $pkg"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# ensure_command COMMAND DEBIAN_PACKAGE: install the package when the command is missing.
+ensure_command() {
+  command -v "$1" >/dev/null 2>&1 || apt_install "$2"
 }
 
 # ensure_venv [EXTRAS]: .venv with the project installed (editable), reinstalled when
@@ -33,7 +34,12 @@ ensure_venv() {
   local python=${KLINK_PYTHON:-python3}
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
-    "$python" -m venv "$VENV"
+    if ! "$python" -m venv "$VENV" 2>/dev/null; then
+      # Debian's own python3 keeps venv (and ensurepip) in a package of its own.
+      rm -rf "$VENV"
+      apt_install python3-venv
+      "$python" -m venv "$VENV"
+    fi
   fi
   local stamp="$VENV/.klink-installed"
   local want
@@ -51,7 +57,7 @@ ensure_postgres() {
   if command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
     return 0
   fi
-  ensure_command pg_virtualenv_missing_marker postgresql
+  apt_install postgresql
 }
 
 ensure_system_packages() {
