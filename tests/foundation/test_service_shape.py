@@ -102,3 +102,16 @@ def test_group_pattern_is_exact() -> None:
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert names.launch_template_name("a-b-v001", at) == "a-b-v001-20260102030405"
     assert names.image_name("search", "3.14", at) == "search-3.14-20260102030405"
+
+
+def test_a_service_runs_alone(runtime: Runtime, admin_token: str) -> None:
+    from klink.server import create_app
+
+    app = create_app(runtime, ["metadata"])
+    with TestClient(app, headers={"Authorization": f"Bearer {admin_token}"}) as alone:
+        assert alone.get("/").json()["services"] == {"metadata": "/metadata"}
+        assert alone.get("/metadata/applications").status_code == 200
+        assert alone.get("/config/repos").status_code == 404
+    with pytest.raises(InvalidInput) as info:
+        create_app(runtime, ["nosuch"])
+    assert info.value.field == "service"
