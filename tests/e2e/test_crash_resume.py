@@ -58,7 +58,7 @@ def _wait_for_action(platform: Platform, deployment: str, actions: frozenset[str
         if record["current"] in actions:
             return str(record["current"])
         assert record["status"] in ("preparing", "running"), (sorted(actions), record)
-        assert time.monotonic() < deadline, (action, record)
+        assert time.monotonic() < deadline, (sorted(actions), record)
         time.sleep(0.02)
 
 
@@ -105,7 +105,7 @@ def test_sigkill_of_klink_serve_mid_deployment_then_restart(
     assert _live_instance_ids(platform.home) == ids  # no orphan process
     assert {t.instance_id for t in cloud.target_health("hello")} == ids
     with pytest.raises(NotFound):
-        cloud.describe_launch_template(old_template)
+        cloud.describe_launch_template(str(old_template))
     assert get_json(url)["version"] == "2.0"
 
     tasks = platform.tasks(deployment)
@@ -114,6 +114,7 @@ def test_sigkill_of_klink_serve_mid_deployment_then_restart(
     assert [t["action"] for t in tasks].count("create_group") == 1
     assert {t["status"] for t in tasks} == {"done"}, {t["status"] for t in tasks}
     assert load.result is not None
-    print(f"killed at {killed_at}; through two kills: {load.result.sent} requests, {load.result.failed} failed")
+    sent, failed = load.result.sent, load.result.failed
+    print(f"killed at {killed_at}: {sent} requests, {failed} failed")
     assert load.result.failed == 0, load.result.errors
     assert set(load.result.versions) == {"1.0", "2.0"}

@@ -58,7 +58,7 @@ def test_eight_instances_replace_eight(
         assert answer["version"] == "2.0"
     assert {get_json(f"{balancer}/healthcheck")["version"] for _ in range(16)} == {"2.0"}
     with pytest.raises(NotFound):
-        cloud.describe_launch_template(old.launch_template)
+        cloud.describe_launch_template(str(old.launch_template))
     with pytest.raises(NotFound):
         cloud.describe_group("hello-dev-v000")
     # The old instances' processes are gone: nothing serves on their addresses any more.

@@ -28,7 +28,9 @@ from klink.build import process
 from klink.errors import ExternalCommandError
 
 MASK = "<sensitive>"
-AMI_RE = re.compile(r"\bami-[0-9a-f]{8,17}\b")
+# Only "AMI: ami-…" names an AMI this build created; other lines name the source AMI
+# ("Found Image ID: ami-…"), which a failed bake must never deregister.
+AMI_RE = re.compile(r"\bAMI: (ami-[0-9a-f]{8,17})\b")
 TERM_GRACE = 120.0  # seconds Packer gets to clean up after SIGTERM
 
 
