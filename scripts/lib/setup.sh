@@ -64,5 +64,6 @@ ensure_system_packages() {
   ensure_command git git
   ensure_command haproxy haproxy
   ensure_command packer packer
+  ensure_command wrk wrk
   ensure_postgres
 }
