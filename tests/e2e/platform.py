@@ -203,8 +203,9 @@ def push_config(platform: Platform, app: str, env: str, files: Mapping[str, Any]
         text = value if isinstance(value, str) else json.dumps(value, indent=2) + "\n"
         (work / name).write_text(text)
     git(["add", "-A"], work)
-    git(["commit", "-q", "-m", "e2e config"], work)
-    git(["push", "-q", "origin", "HEAD"], work)
+    if git(["status", "--porcelain"], work).strip():
+        git(["commit", "-q", "-m", "e2e config"], work)
+        git(["push", "-q", "origin", "HEAD"], work)
     return git(["rev-parse", "HEAD"], work).strip()
 
 
