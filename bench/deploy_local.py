@@ -73,7 +73,7 @@ def main() -> int:
         finally:
             platform.close()
     base = median([r["total_s"] for r in runs[1]])
-    results = []
+    results: list[dict[str, Any]] = []
     for size in SIZES:
         total = median([r["total_s"] for r in runs[size]])
         results.append(

@@ -95,7 +95,7 @@ def main() -> int:
         finally:
             platform.close()
     base = median([r["undo_s"] for r in runs[1]])
-    results = []
+    results: list[dict[str, Any]] = []
     for size in SIZES:
         undo = median([r["undo_s"] for r in runs[size]])
         results.append(
