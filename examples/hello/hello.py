@@ -73,11 +73,17 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(404, b"not found\n", "text/plain")
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # http.server's listen backlog is 5: a burst of new connections (a load balancer opening
+    # one per client) overflows it, and each dropped SYN costs a 1 s retransmission.
+    request_queue_size = 128
+
+
 def main() -> int:
     host = os.environ.get("KLINK_INSTANCE_IP", "127.0.0.1")
     port = int(PROPERTIES.get("service.port", "8080"))
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = Server((host, port), Handler)
 
     def stop(_signum: int, _frame: object) -> None:
         threading.Thread(target=server.shutdown).start()
