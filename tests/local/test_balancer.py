@@ -245,7 +245,15 @@ def test_drain_is_bounded_by_the_deregistration_delay(
 
 
 def _sessions(home: Path, instance_id: str) -> int:
-    from klink.providers.local.haproxy import HAProxy
+    """Current sessions of the HAProxy server slot that serves ``instance_id``."""
+    import json
 
-    row = HAProxy(home / "local" / "haproxy").server_stats("hello-dev").get(instance_id)
+    from klink.providers.local.haproxy import HAProxy, slot_name
+
+    state = json.loads((home / "local" / "state.json").read_text())
+    target = state["target_groups"]["hello-dev"]["targets"].get(instance_id)
+    if target is None:
+        return 0
+    stats = HAProxy(home / "local" / "haproxy").server_stats("hello-dev")
+    row = stats.get(slot_name(target["slot"]))
     return int(row["scur"] or 0) if row else 0

@@ -40,12 +40,18 @@ def test_rendered_config_is_valid(tmp_path: Path) -> None:
             500,
             3,
             2,
-            {"i-0123": ("127.16.0.1", False), "i-0456": ("127.16.0.2", True)},
+            {"i-0123": ("127.16.0.1", False, 0), "i-0456": ("127.16.0.2", True, 2)},
+            slots=4,
         ),
     ]
     text = render(backends, tmp_path / "admin.sock", tmp_path / "state")
-    assert "server i-0123 127.16.0.1:9090 check inter 500 rise 3 fall 2\n" in text
-    assert "server i-0456 127.16.0.2:9090 check inter 500 rise 3 fall 2 weight 0\n" in text
+    assert "server s0 127.16.0.1:9090 check inter 500 rise 3 fall 2  # i-0123\n" in text
+    assert "server s2 127.16.0.2:9090 check inter 500 rise 3 fall 2 weight 0  # i-0456\n" in text
+    # Free slots wait disabled; every backend has its slots (32 by default).
+    assert "server s1 127.0.0.1:9090 check inter 500 rise 3 fall 2 disabled\n" in text
+    assert "server s3 127.0.0.1:9090" in text
+    assert "server s4 " not in text.split("backend api-dev")[1].split("backend")[0]
+    assert text.count("server s31 127.0.0.1:8080") == 1
     (tmp_path / "haproxy.cfg").write_text(text)
     check = subprocess.run(
         ["haproxy", "-c", "-q", "-f", str(tmp_path / "haproxy.cfg")],

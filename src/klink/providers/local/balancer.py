@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from klink.errors import Conflict, InvalidInput, NotFound
 from klink.providers import base
 from klink.providers.local import haproxy
 from klink.providers.local.state import State
+
+# HAProxy server slots per backend to begin with (a red-black swap of 16 needs 32).
+DEFAULT_SLOTS = 32
 
 
 class BalancerMixin:
@@ -41,11 +45,25 @@ class BalancerMixin:
             rise=tg.healthy_threshold,
             fall=tg.unhealthy_threshold,
             servers={
-                iid: (self.state.instances[iid]["ip"], bool(t["draining"]))
+                iid: (self.state.instances[iid]["ip"], bool(t["draining"]), self._slot(record, iid))
                 for iid, t in record["targets"].items()
                 if iid in self.state.instances
             },
+            slots=record.setdefault("slots", DEFAULT_SLOTS),
         )
+
+    @staticmethod
+    def _slot(record: dict[str, Any], instance_id: str) -> int:
+        """The HAProxy server slot of a target, given the lowest free one when it has none."""
+        target = record["targets"][instance_id]
+        if "slot" not in target:
+            used = {t["slot"] for t in record["targets"].values() if "slot" in t}
+            target["slot"] = next(i for i in range(len(used) + 1) if i not in used)
+        slot: int = target["slot"]
+        return slot
+
+    def _row(self, stats: dict[str, dict[str, str]], target: dict[str, Any]) -> Any:
+        return stats.get(haproxy.slot_name(target["slot"])) if "slot" in target else None
 
     def ensure_target_group(self, spec: base.TargetGroupSpec) -> base.TargetGroup:
         if spec.frontend_port is None or not 0 < spec.frontend_port < 65536:
@@ -114,11 +132,16 @@ class BalancerMixin:
         target = record["targets"].get(instance_id)
         if target is not None and not target["draining"]:
             return
-        if target is not None:
-            self.lb.delete_server(target_group, instance_id)
+        if target is None:
+            target = record["targets"][instance_id] = {"draining": False, "since": self.clock()}
+        slot = self._slot(record, instance_id)
+        if slot >= record.setdefault("slots", DEFAULT_SLOTS):
+            # Out of slots: twice as many, through one graceful reload (servers keep state).
+            record["slots"] = max(record["slots"] * 2, slot + 1)
+            self.lb.apply(self.backends())
         ip = self.state.instances[instance_id]["ip"]
-        self.lb.add_server(self._backend(target_group), instance_id, ip)
-        record["targets"][instance_id] = {"draining": False, "since": self.clock()}
+        self.lb.add_server(self._backend(target_group), slot, ip)
+        target.update(draining=False, since=self.clock())
 
     def deregister_instances(self, target_group: str, instance_ids: Sequence[str]) -> None:
         with self.lock:
@@ -128,10 +151,11 @@ class BalancerMixin:
             self.save()
 
     def drain(self, target_group: str, instance_id: str) -> None:
-        target = self.state.target_groups[target_group]["targets"].get(instance_id)
+        record = self.state.target_groups[target_group]
+        target = record["targets"].get(instance_id)
         if target is None or target["draining"]:
             return
-        self.lb.drain_server(target_group, instance_id)
+        self.lb.drain_server(target_group, self._slot(record, instance_id))
         target.update(draining=True, since=self.clock())
 
     def finish_drains(self) -> None:
@@ -144,11 +168,11 @@ class BalancerMixin:
             stats = self.lb.server_stats(name) if self.lb.running() else {}
             delay = record["tg"].deregistration_delay_seconds
             for iid, target in draining.items():
-                row = stats.get(iid)
+                row = self._row(stats, target)
                 idle = row is None or int(row.get("scur") or 0) == 0
                 if idle or now - target["since"] >= delay:
                     if row is not None:
-                        self.lb.delete_server(name, iid)
+                        self.lb.delete_server(name, target["slot"])
                     del record["targets"][iid]
                     self.save()
 
@@ -160,7 +184,7 @@ class BalancerMixin:
         return [
             base.TargetHealth(
                 instance_id=iid,
-                state=haproxy.target_state(stats.get(iid), bool(t["draining"])),
+                state=haproxy.target_state(self._row(stats, t), bool(t["draining"])),
                 port=tg.port,
             )
             for iid, t in sorted(targets.items())
@@ -169,8 +193,9 @@ class BalancerMixin:
     def forget_instance(self, instance_id: str) -> None:
         """Remove a gone instance from every target group at once (nothing left to drain)."""
         for name, record in self.state.target_groups.items():
-            if record["targets"].pop(instance_id, None) is not None and self.lb.running():
-                self.lb.delete_server(name, instance_id)
+            target = record["targets"].pop(instance_id, None)
+            if target is not None and "slot" in target and self.lb.running():
+                self.lb.delete_server(name, target["slot"])
 
     def targets_of(self, instance_id: str) -> list[str]:
         return [n for n, r in self.state.target_groups.items() if instance_id in r["targets"]]
