@@ -10,6 +10,7 @@ address.
 from __future__ import annotations
 
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 
 from klink.config import params as config_params
 from klink.deploy.actions.common import find_group, required_healthy, wait
@@ -17,6 +18,8 @@ from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
 from klink.deploy.model import Done, Failed, Outcome
 from klink.providers.base import IN_SERVICE
+
+PROBE_THREADS = 16
 
 
 def service_port(ctx: Context) -> int:
@@ -50,19 +53,28 @@ def wait_instances_healthy(ctx: Context) -> Outcome:
     needed = required_healthy(target)
     if ctx.provider().http_probes:
         port, path = service_port(ctx), health_path(ctx)
-        healthy = 0
+        urls = []
         for instance in in_service:
             url = probe_url(instance.private_ip or "", port, path)
             if url is None:
                 return Failed(f"instance {instance.id} has no loopback address to probe")
-            if ctx.services.probe(url):
-                healthy += 1
+            urls.append(url)
+        healthy = sum(probe_all(ctx, urls))
     else:
         healthy = sum(1 for i in in_service if i.health.lower() == "healthy")
     if healthy >= needed:
         return Done(f"{healthy} instances healthy (at least {needed} needed)")
     limit = ctx.params().instance_healthy_attempts
     return wait(ctx, limit, f"{healthy}/{needed} instances healthy on {path_of(ctx)}")
+
+
+def probe_all(ctx: Context, urls: list[str]) -> list[bool]:
+    """Probe every instance at once: the gate then costs one probe's time, not one per
+    instance (16 instances one after another took ~1 s of an undo's 2 s)."""
+    if len(urls) <= 1:
+        return [ctx.services.probe(url) for url in urls]
+    with ThreadPoolExecutor(max_workers=min(len(urls), PROBE_THREADS)) as pool:
+        return list(pool.map(ctx.services.probe, urls))
 
 
 def path_of(ctx: Context) -> str:
