@@ -42,12 +42,22 @@ class ProviderCache:
 
 
 def probe(url: str) -> bool:
-    import httpx
+    """GET ``url`` (plain HTTP on loopback); True on a 200 answer.
 
+    The standard library's http.client, a connection per probe: ``httpx.get`` builds a client
+    with a TLS context on every call, which cost ~50 ms of CPU per probe here."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=2.0)
     try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
+        connection.request("GET", parts.path or "/")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 def runtime_services(runtime: Runtime) -> Services:
