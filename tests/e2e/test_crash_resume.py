@@ -14,6 +14,9 @@ one kills the server process a user runs, with the API going down too.
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ from klink.cli.loadgen import LoadGenerator
 from klink.errors import NotFound
 from klink.providers import base
 from klink.providers.local import processes
+from klink.providers.local.images import ImageStore
 from klink.providers.local.provider import LocalProvider
 from klink.providers.local.state import State
 from tests.e2e.platform import Platform, local_hello
@@ -62,6 +66,22 @@ def _wait_for_action(platform: Platform, deployment: str, actions: frozenset[str
         time.sleep(0.02)
 
 
+def slow_starting_image(home: Path, version: str, tmp: Path) -> base.Image:
+    """hello ``version`` whose instances serve 2 s after they start, so that the health gate
+    (which probes every instance at once, in milliseconds) is reliably caught waiting."""
+    fast = make_image(home, f"{version}-fast", tmp)
+    staging = tmp / f"stage-{version}-slow"
+    shutil.copytree(ImageStore(home).root(fast.id), staging)
+    return ImageStore(home).create(
+        staging,
+        name=f"hello-{version}",
+        start_command=(
+            f"sleep 2; KLINK_VERSION={version} exec {shlex.quote(sys.executable)} app/hello.py"
+        ),
+        tags={base.TAG_APP: "hello", base.TAG_VERSION: version},
+    )
+
+
 def _live_instance_ids(home: Path) -> set[str]:
     state = State.load(home / "local" / "state.json")
     return {
@@ -78,7 +98,7 @@ def test_sigkill_of_klink_serve_mid_deployment_then_restart(
     balancer = local_hello(platform, params)
     url = f"{balancer}/healthcheck"
     v1 = make_image(platform.home, "1.0", tmp_path)
-    v2 = make_image(platform.home, "2.0", tmp_path)
+    v2 = slow_starting_image(platform.home, "2.0", tmp_path)
     first = platform.wait(platform.deploy("hello", "dev", v1.id))
     assert first["status"] == "completed", first["error"]
     old_template = cloud.describe_group("hello-dev-v000").launch_template
