@@ -72,10 +72,13 @@ def _summary(result: dict[str, Any], stopped: bool) -> None:
     say("")
     say("Klink quickstart: done" if result["ok"] else "Klink quickstart: something failed")
     for deploy in result["deploys"]:
+        head = f"  deployed {APP} {deploy['version']} as {deploy['image']} ({deploy['deployment']})"
+        if not deploy["requests"]:
+            say(f"{head}: no load during this first deploy")
+            continue
         say(
-            f"  deployed {APP} {deploy['version']} as {deploy['image']} "
-            f"(deployment {deploy['deployment']}): {deploy['requests']} requests under load, "
-            f"{deploy['failed']} failed, versions seen: {', '.join(deploy['versions_seen']) or '-'}"
+            f"{head}: {deploy['requests']} requests under load, {deploy['failed']} failed, "
+            f"versions seen: {', '.join(deploy['versions_seen']) or '-'}"
         )
     undo = result["undo"]
     say(
