@@ -20,20 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from klink.bake import packer
-from klink.bake.local import stamp
+from klink.bake.local import service_tags, stamp
 from klink.bake.targets import Target
 from klink.errors import InvalidInput, KlinkError, NotFound
 from klink.names import image_name
 from klink.providers import build_provider
 from klink.providers.base import (
-    TAG_APP,
-    TAG_ARTIFACT_SHA256,
     TAG_BAKED_AT,
-    TAG_BASE_IMAGE,
-    TAG_EMBARGO,
     TAG_MANAGED_BY,
     TAG_ROLE,
-    TAG_VERSION,
     Image,
 )
 
@@ -108,16 +103,7 @@ class AwsBaker:
         at: datetime,
     ) -> dict[str, Any]:
         base = self.newest_base()
-        tags = {
-            TAG_APP: app,
-            TAG_VERSION: version,
-            TAG_ARTIFACT_SHA256: sha256,
-            TAG_BASE_IMAGE: base.id,
-            TAG_BAKED_AT: stamp(at),
-            TAG_MANAGED_BY: "klink",
-        }
-        if embargo:
-            tags[TAG_EMBARGO] = ",".join(embargo)
+        tags = service_tags(app, version, sha256, base.id, at, embargo)
         return packer.service_template(
             app=app,
             version=version,

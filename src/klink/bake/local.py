@@ -57,6 +57,23 @@ def stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def service_tags(
+    app: str, version: str, sha256: str, base_id: str, at: datetime, embargo: Sequence[str]
+) -> dict[str, str]:
+    """The tags of a service image, on every target."""
+    tags = {
+        TAG_APP: app,
+        TAG_VERSION: version,
+        TAG_ARTIFACT_SHA256: sha256,
+        TAG_BASE_IMAGE: base_id,
+        TAG_BAKED_AT: stamp(at),
+        TAG_MANAGED_BY: "klink",
+    }
+    if embargo:
+        tags[TAG_EMBARGO] = ",".join(embargo)
+    return tags
+
+
 @dataclass
 class LocalBaker:
     images: ImageStore
@@ -176,16 +193,7 @@ class LocalBaker:
                     what="the bake commands",
                 )
             self._drop_scratch(staging)
-            tags = {
-                TAG_APP: app,
-                TAG_VERSION: version,
-                TAG_ARTIFACT_SHA256: sha256,
-                TAG_BASE_IMAGE: base.id,
-                TAG_BAKED_AT: stamp(at),
-                TAG_MANAGED_BY: "klink",
-            }
-            if embargo:
-                tags[TAG_EMBARGO] = ",".join(embargo)
+            tags = service_tags(app, version, sha256, base.id, at, embargo)
             image = self.images.create(
                 staging,
                 name=image_name(app, version, at),
