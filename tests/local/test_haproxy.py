@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from klink.providers.local import addresses
 from klink.providers.local.haproxy import Backend, render, target_state
 from klink.providers.local.state import State
 
@@ -62,11 +63,16 @@ def test_rendered_config_is_valid(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
 
 
-def test_addresses_are_allocated_from_the_pool_and_reused() -> None:
-    state = State()
-    first = state.allocate_address()
-    assert first == "127.16.0.1"
-    state.instances["i-1"] = {"ip": first}
-    assert state.allocate_address() == "127.16.0.2"
-    del state.instances["i-1"]
-    assert state.allocate_address() == first
+def test_addresses_are_allocated_from_the_block_and_reused(tmp_path: Path) -> None:
+    block = addresses.claim(tmp_path / "home")
+    try:
+        state = State()
+        first = state.allocate_address(block)
+        assert first in block
+        state.instances["i-1"] = {"ip": first}
+        second = state.allocate_address(block)
+        assert second != first and second in block
+        del state.instances["i-1"]
+        assert state.allocate_address(block) == first
+    finally:
+        block.release()

@@ -20,7 +20,7 @@ from typing import Any
 
 from klink.errors import Conflict, InvalidInput, NotFound
 from klink.providers import base
-from klink.providers.local import haproxy, instances, processes
+from klink.providers.local import addresses, haproxy, instances, processes
 from klink.providers.local.balancer import BalancerMixin
 from klink.providers.local.extras import ExtrasMixin
 from klink.providers.local.images import ImageMethods, ImageStore
@@ -46,6 +46,7 @@ class LocalCloud(ImageMethods, BalancerMixin, ExtrasMixin, base.Provider):
         self.images = ImageStore(Path(home))
         self.state_path = self.layout.local / "state.json"
         self.state = State.load(self.state_path)
+        self.addresses = addresses.claim(Path(home), self.state.addresses())
         self.lock = threading.RLock()
         self.wake = threading.Event()
         self.clock = clock

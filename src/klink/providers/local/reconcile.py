@@ -117,7 +117,7 @@ def _start_launch(cloud: LocalCloud, group_name: str, group: dict[str, Any]) -> 
         "id": instance_id,
         "group": group_name,
         "image_id": template.image_id,
-        "ip": cloud.state.allocate_address(),
+        "ip": cloud.state.allocate_address(cloud.addresses),
         "state": base.PENDING,
         "launched": cloud.now(),
         "pid": None,

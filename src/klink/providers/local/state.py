@@ -7,7 +7,6 @@ scaling policies, alarms, scheduled actions and notifications as they were.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,9 +15,7 @@ from typing import Any
 
 from klink.errors import ProviderError
 from klink.providers.local import codec
-
-# 127.16.0.0/12: all of 127/8 is routed to the loopback interface on Linux.
-ADDRESS_POOL = ipaddress.ip_network("127.16.0.0/12")
+from klink.providers.local.addresses import AddressBlock
 
 
 @dataclass
@@ -59,11 +56,9 @@ class State:
             raise ProviderError(f"local cloud state {path} is unreadable: {exc}") from None
         return cls(**{name: codec.decode(raw.get(name, {})) for name in cls._FIELDS})
 
-    def allocate_address(self) -> str:
-        used = {rec["ip"] for rec in self.instances.values()}
-        for address in ADDRESS_POOL.hosts():
-            text = str(address)
-            if text.endswith((".0", ".255")) or text in used:
-                continue
-            return text
-        raise ProviderError("no free loopback address left in 127.16.0.0/12")
+    def addresses(self) -> set[str]:
+        return {str(rec["ip"]) for rec in self.instances.values() if rec.get("ip")}
+
+    def allocate_address(self, block: AddressBlock) -> str:
+        """A free address of this cloud's own block (see ``addresses.py``)."""
+        return block.allocate(self.addresses())
