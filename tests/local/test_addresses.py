@@ -18,7 +18,9 @@ def test_two_clouds_never_share_a_block(tmp_path: Path) -> None:
         assert first.network != second.network
         assert not first.network.overlaps(second.network)
         a, b = first.allocate(()), second.allocate(())
-        assert a != b and a in first and b in second
+        assert a != b
+        assert a in first
+        assert b in second
     finally:
         first.release()
         second.release()

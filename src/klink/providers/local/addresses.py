@@ -11,6 +11,7 @@ instances already live in, so re-adopted instances keep their addresses.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import ipaddress
@@ -34,10 +35,8 @@ def lock_dir() -> Path:
     path = path / "klink-address-blocks"
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(OSError):
             path.chmod(0o1777)
-        except OSError:
-            pass
     return path
 
 
@@ -102,10 +101,8 @@ def _try_lock(network: ipaddress.IPv4Network) -> IO[bytes] | None:
     except OSError:
         handle.close()
         return None
-    try:
+    with contextlib.suppress(OSError):
         path.chmod(0o666)
-    except OSError:
-        pass
     return handle
 
 
