@@ -23,9 +23,9 @@ from typing import IO
 
 from klink.errors import ProviderError
 
-POOL = ipaddress.ip_network("127.16.0.0/12")
+POOL = ipaddress.IPv4Network("127.16.0.0/12")
 BLOCK_PREFIX = 22
-BLOCKS = list(POOL.subnets(new_prefix=BLOCK_PREFIX))
+BLOCKS: list[ipaddress.IPv4Network] = list(POOL.subnets(new_prefix=BLOCK_PREFIX))
 _PROC_NET = ("/proc/net/tcp", "/proc/net/udp")
 
 
