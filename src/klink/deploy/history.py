@@ -34,6 +34,7 @@ def to_deployment(row: RowMapping) -> Deployment:
         cursor=row["cursor"],
         error=row["error"],
         control=row["control"],
+        via=row.get("via"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
@@ -51,8 +52,11 @@ class History:
         status: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        kinds: tuple[str, ...] | None = None,
     ) -> list[Deployment]:
         query = sa.select(deployments)
+        if kinds:
+            query = query.where(deployments.c.kind.in_(kinds))
         if app:
             query = query.where(deployments.c.app == app)
         if env:
@@ -66,10 +70,13 @@ class History:
             rows = conn.execute(query.limit(limit)).mappings().all()
         return [to_deployment(r) for r in rows]
 
-    def last_completed(self, app: str, env: str) -> Deployment | None:
+    def last_completed(
+        self, app: str, env: str, kinds: tuple[str, ...] = ("deploy", "rollback", "redeploy")
+    ) -> Deployment | None:
         query = (
             sa.select(deployments)
             .where(
+                deployments.c.kind.in_(kinds),
                 deployments.c.app == app,
                 deployments.c.env == env,
                 deployments.c.status == "completed",
