@@ -370,3 +370,26 @@ def test_undo_of_the_last_completed_deployment(world: World) -> None:
     assert again.status_code == 409
     assert "rollback" in again.json()["error"]["message"]
     assert first["status"] == "completed"
+
+
+def test_kept_groups_are_removed_when_their_time_is_up(world: World) -> None:
+    from datetime import timedelta
+
+    from klink.deploy.expiry import remove_expired
+
+    ready(world, {"keepPreviousGroup": True}, deploymentRooms={"prod": ["#search"]})
+    deployed(world, IMG1)
+    assert deployed(world, IMG2)["status"] == "completed"
+    kept = world.fake.describe_group("search-prod-v000")
+    assert kept.tags["klink:kept"] == "true"
+    assert "klink:remove-after" in kept.tags
+    store = DeploymentStore(world.runtime.engine)
+    assert remove_expired(world.services(), store) == []  # not yet
+    assert world.fake.group_exists("search-prod-v000")
+    world.clock.now += timedelta(days=8)
+    sent = len(world.notes.posted)
+    assert remove_expired(world.services(), store) == ["search-prod-v000"]
+    assert world.fake.describe_group("search-prod-v000").status is not None  # being deleted
+    assert any(call == ("delete_group", "search-prod-v000") for call in world.fake.calls)
+    assert world.fake.group_exists("search-prod-v001")  # the one in traffic stays
+    assert any("removed" in str(body) for _url, body in world.notes.posted[sent:])

@@ -19,7 +19,9 @@ from klink import names
 from klink.auth.tokens import Principal
 from klink.deploy.api_read import read_router, services_of
 from klink.deploy.commands import Actor, Commands
+from klink.deploy.context import Services
 from klink.deploy.engine import Engine, EngineThreads
+from klink.deploy.expiry import ExpiryScheduler
 from klink.deploy.services import runtime_services
 from klink.deploy.store import DeploymentStore
 from klink.service import Runtime, admin, make_service, runtime_of
@@ -200,11 +202,22 @@ def create_app(runtime: Runtime) -> FastAPI:
         while threads:
             threads.pop().stop()
 
+    def services() -> Services:
+        factory = runtime.extras.get("deploy.services")
+        found: Services = factory() if factory else runtime_services(runtime)
+        return found
+
+    expiry = ExpiryScheduler(services, DeploymentStore(runtime.engine))
+    on_start, on_stop = [start_engine], [stop_engine]
+    if runtime.settings.schedules_enabled:
+        on_start.append(expiry.start)
+        on_stop.append(expiry.stop)
+
     return make_service(
         "deploy",
         runtime,
         [router, read_router],
-        on_start=[start_engine],
-        on_stop=[stop_engine],
+        on_start=on_start,
+        on_stop=on_stop,
         description="Resumable red-black deployments with pause, undo, rollback and history",
     )

@@ -26,6 +26,8 @@ class MetadataSource(Protocol):
 
     def environment(self, name: str) -> dict[str, Any]: ...
 
+    def environments(self) -> list[dict[str, Any]]: ...
+
 
 class ConfigSource(Protocol):
     def file(self, app: str, env: str, name: str, at: str) -> tuple[str, Any]:

@@ -54,7 +54,6 @@ class Engine:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.db = db
-        self.services = services
         self.holder = holder or f"engine-{uuid.uuid4().hex[:12]}"
         self.lease_seconds = lease_seconds
         self.clock = clock or services.clock
@@ -63,6 +62,14 @@ class Engine:
         self._current: str | None = None
         self._heartbeat: threading.Thread | None = None
         self._stopped = threading.Event()
+
+    @property
+    def services(self) -> Services:
+        return self.executor.services
+
+    @services.setter
+    def services(self, services: Services) -> None:
+        self.executor.services = services
 
     def _beat(self) -> None:
         """Renew the lease of the deployment being worked on every third of the lease, so an

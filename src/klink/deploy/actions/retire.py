@@ -24,6 +24,7 @@ RETIRE_SUSPEND = (
     "ReplaceUnhealthy",
 )
 KEEP_DAYS = 7
+TAG_REMOVE_AFTER = "klink:remove-after"  # read by ``deploy/expiry.py``
 
 
 @action("suspend_old_processes")
@@ -111,7 +112,7 @@ def keep_old_group(ctx: Context) -> Outcome:
         return Done()
     assert old is not None
     until = (ctx.now() + timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ctx.provider().tag_group(old.name, {TAG_KEPT: "true", "klink:remove-after": until})
+    ctx.provider().tag_group(old.name, {TAG_KEPT: "true", TAG_REMOVE_AFTER: until})
     return Done(f"{old.name} kept out of traffic (remove after {until})")
 
 
