@@ -1,5 +1,6 @@
 """Deployment commands: deploy, watch, undo, rollback, redeploy, pause, resume, cancel, retry,
-resize, deployments, boxes, lock, unlock, and ``klink worker`` (the engine without the API).
+resize, deployments, boxes, lock, unlock; all clients of the deploy API (``klink worker``, the
+engine without the API, is a process entry point: ``cli/server.py``).
 
 ``watch`` follows a deployment's log incrementally; exit 0 when it completes, 1 otherwise;
 Ctrl-C stops watching and leaves the deployment running.
@@ -86,9 +87,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("app", nargs="?")
     p.add_argument("env", nargs="?")
     p.set_defaults(handler=_unlock)
-
-    p = sub.add_parser("worker", help="run the deployment engine alone (no API)")
-    p.set_defaults(handler=_worker)
 
 
 def _newest_image(client: Api, app: str, env: str, yes: bool) -> str:
@@ -280,16 +278,4 @@ def _unlock(args: argparse.Namespace) -> int:
         emit_json(result)
     else:
         say(message)
-    return 0
-
-
-def _worker(args: argparse.Namespace) -> int:
-    from klink.deploy.worker import run_worker
-    from klink.errors import KlinkError
-    from klink.settings import Settings
-
-    try:
-        run_worker(Settings.from_env())
-    except KlinkError as exc:
-        raise CliError(exc.message) from None
     return 0

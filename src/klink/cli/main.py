@@ -68,7 +68,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "boxes": ("klink.cli.deploy", "instances of the current group"),
     "lock": ("klink.cli.deploy", "close Klink for deployments (admin)"),
     "unlock": ("klink.cli.deploy", "reopen Klink, or free a stuck app+env (admin)"),
-    "worker": ("klink.cli.deploy", "run the deployment engine alone"),
+    "worker": ("klink.cli.server", "run the deployment engine alone"),
 }
 
 DESCRIPTION = "Immutable red-black deployments: build, bake, deploy, undo."

@@ -1,4 +1,10 @@
-"""``klink serve``: run the combined server (or one service) in the foreground."""
+"""``klink serve`` and ``klink worker``: the server's processes, run in the foreground.
+
+``serve`` runs the combined server (or one service); ``worker`` runs the deployment engine
+alone. With ``local-cloud`` and ``stop`` (``cli/local.py``) these are the CLI's process entry
+points, the only commands that import server-side code: every other command is a client of
+the HTTP APIs (the import contracts in pyproject.toml check it).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     serve.set_defaults(handler=_serve)
 
+    worker = sub.add_parser("worker", help="run the deployment engine alone (no API)")
+    worker.set_defaults(handler=_worker)
+
 
 def _serve(args: argparse.Namespace) -> int:
     from klink.errors import KlinkError
@@ -34,6 +43,18 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
         serve(settings, args.services)
+    except KlinkError as exc:
+        raise CliError(exc.message) from None
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from klink.deploy.worker import run_worker
+    from klink.errors import KlinkError
+    from klink.settings import Settings
+
+    try:
+        run_worker(Settings.from_env())
     except KlinkError as exc:
         raise CliError(exc.message) from None
     return 0
