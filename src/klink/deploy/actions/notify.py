@@ -11,7 +11,7 @@ from typing import Any
 from klink.deploy import lifecycle
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
-from klink.deploy.model import Done, Outcome
+from klink.deploy.model import COMPLETED, Done, Outcome
 
 
 def rooms(ctx: Context) -> list[str]:
@@ -91,5 +91,6 @@ def show_instructions(ctx: Context) -> Outcome:
 
 @action("complete")
 def complete(ctx: Context) -> Outcome:
-    lifecycle.move(ctx.deployment, "complete")
+    if ctx.deployment.status != COMPLETED:  # idempotent
+        lifecycle.move(ctx.deployment, "complete")
     return Done("deployment completed" if not ctx.deployment.undo else "undo completed")

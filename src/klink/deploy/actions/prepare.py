@@ -21,7 +21,7 @@ from klink.deploy import lifecycle, userdata
 from klink.deploy import plan as planner
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
-from klink.deploy.model import DEPLOY, Done, Failed, GroupState, LaunchState, Outcome
+from klink.deploy.model import DEPLOY, PREPARE, Done, Failed, GroupState, LaunchState, Outcome
 from klink.deploy.preparation import TAG_HEALTH, HealthGate, ImageFacts, Names
 from klink.deploy.strategies import strategy_of
 from klink.errors import InvalidInput, NotFound
@@ -387,6 +387,7 @@ def complete_preparation(ctx: Context) -> Outcome:
     # The plan grows by the deployment phase (once: a re-run replaces what it added).
     del d.plan[len(planner.PREPARATION) :]
     d.plan.extend(steps)
-    lifecycle.move(d, "prepared")
-    d.phase = DEPLOY
+    if d.phase == PREPARE:  # idempotent: a second run finds it prepared
+        lifecycle.move(d, "prepared")
+        d.phase = DEPLOY
     return Done(f"preparation complete; {len(steps)} deployment actions planned")

@@ -7,7 +7,7 @@ from klink.deploy import lifecycle
 from klink.deploy.actions.common import find_group
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
-from klink.deploy.model import DEPLOY, Done, Failed, Outcome
+from klink.deploy.model import DEPLOY, PREPARE, Done, Failed, Outcome
 
 
 @action("complete_resize_preparation", reads=True)
@@ -18,8 +18,9 @@ def complete_resize_preparation(ctx: Context) -> Outcome:
     sizes = ctx.prep.require("resize")
     if not sizes["min"] <= sizes["desired"] <= sizes["max"]:
         return Failed("sizes must satisfy min <= desired <= max")
-    lifecycle.move(d, "prepared")
-    d.phase = DEPLOY
+    if d.phase == PREPARE:  # idempotent: a second run finds it prepared
+        lifecycle.move(d, "prepared")
+        d.phase = DEPLOY
     return Done(f"resizing {d.previous.name}")
 
 
