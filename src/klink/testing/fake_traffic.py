@@ -4,10 +4,10 @@
 It keeps the contract of ``Provider``'s traffic methods as the real providers do: members join
 at weight 0 with the group's instances registered (and those it launches later unless
 ``AddToLoadBalancer`` is suspended), a shift is one call (recorded once in ``calls`` as
-``set_traffic``), the direct member is named like the target group and starts at 100 when it
-has instances, 0 otherwise; bad weights are refused by the same ``merge_weights`` check.
-An instance is healthy through the balancer once ``InService``, unless its image was made
-unhealthy.
+``set_traffic``), the direct member is named like the target group, has all the traffic
+before weights take over and keeps 100 then if it has instances, 0 otherwise; bad weights are
+refused by the same ``merge_weights`` check. An instance is healthy through the balancer once
+``InService``, unless its image was made unhealthy.
 """
 
 from __future__ import annotations
@@ -31,11 +31,16 @@ class FakeTraffic:
     def _wait(self) -> None:
         raise NotImplementedError
 
-    def _balancer(self, target_group: str) -> dict[str, Any]:
+    def _balancer(self, target_group: str, *, create: bool = True) -> dict[str, Any]:
+        """The balancer's record; before weights took over (``create`` False: a read), all
+        traffic goes to the direct member."""
         if target_group not in self.state["target_groups"]:
             raise NotFound(f"target group {target_group} does not exist", field="target_group")
         balancers: dict[str, Any] = self.state.setdefault("traffic", {})
         if target_group not in balancers:
+            if not create:
+                return {"direct": 100, "members": {}}
+            # Weights take over: the direct member keeps traffic only if it has instances.
             direct = 100 if self.state["registered"].get(target_group) else 0
             balancers[target_group] = {"direct": direct, "members": {}}
         balancer: dict[str, Any] = balancers[target_group]
@@ -53,10 +58,10 @@ class FakeTraffic:
             if raw is None or raw["deleting"] is not None:
                 raise NotFound(f"group {group} does not exist", field="group")
             balancer = self._balancer(target_group)
-            if group not in balancer["members"]:
-                ids = [i["id"] for i in raw["instances"]]
-                balancer["members"][group] = {"weight": 0, "registered": ids}
-                self._changed("attach_traffic", f"{target_group}/{group}")
+            member = balancer["members"].setdefault(group, {"weight": 0, "registered": []})
+            missing = [i["id"] for i in raw["instances"] if i["id"] not in member["registered"]]
+            member["registered"] += missing
+            self._changed("attach_traffic", f"{target_group}/{group}")
 
     def registered_on_launch(self, group: str, instance_ids: list[str]) -> None:
         """New instances of ``group`` join every balancer it is a member of (as ASG does)."""
@@ -107,7 +112,7 @@ class FakeTraffic:
     def traffic(self, target_group: str) -> TrafficState:
         self._wait()
         with self._lock:
-            balancer = self._balancer(target_group)
+            balancer = self._balancer(target_group, create=False)
             out = []
             direct_ids = list(self.state["registered"].get(target_group, []))
             registered, healthy, draining = self._counts(direct_ids, None)
@@ -145,7 +150,7 @@ class FakeTraffic:
                     "the direct member cannot be detached; deregister its instances",
                     field="group",
                 )
-            balancer = self._balancer(target_group)
+            balancer = self._balancer(target_group, create=False)
             member = balancer["members"].get(group)
             if member is None:
                 return

@@ -54,3 +54,17 @@ def member_target_group(target_group: str, group: str) -> str:
     digest = hashlib.sha256(f"{target_group}\0{group}".encode()).hexdigest()[:8]
     tail = group[-(32 - len(MEMBER_PREFIX) - 9) :].strip("-")
     return f"{MEMBER_PREFIX}{digest}-{tail}"
+
+
+def forward_of(listener: Mapping[str, Any]) -> dict[str, int] | None:
+    """Target group ARN → weight of a listener's default forward action, or None."""
+    for action in listener.get("DefaultActions", ()):
+        if action.get("Type") != "forward":
+            continue
+        config = action.get("ForwardConfig") or {}
+        groups = config.get("TargetGroups") or ()
+        if groups:
+            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+        if action.get("TargetGroupArn"):
+            return {action["TargetGroupArn"]: 100}
+    return None

@@ -25,7 +25,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from klink.errors import Conflict, InvalidInput, NotFound
-from klink.providers.aws.convert import chunks, member_target_group, tag_list, tags_of
+from klink.providers.aws.convert import (
+    chunks,
+    forward_of,
+    member_target_group,
+    tag_list,
+    tags_of,
+)
 from klink.providers.aws.groups import Groups
 from klink.providers.aws.session import AwsSession
 from klink.providers.aws.targets import DELAY_ATTRIBUTE, Targets
@@ -48,20 +54,6 @@ _HEALTH_FIELDS = (
     "UnhealthyThresholdCount",
     "Matcher",
 )
-
-
-def forward_of(listener: Mapping[str, Any]) -> dict[str, int] | None:
-    """Target group ARN → weight of a listener's default forward action, or None."""
-    for action in listener.get("DefaultActions", ()):
-        if action.get("Type") != "forward":
-            continue
-        config = action.get("ForwardConfig") or {}
-        groups = config.get("TargetGroups") or ()
-        if groups:
-            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
-        if action.get("TargetGroupArn"):
-            return {action["TargetGroupArn"]: 100}
-    return None
 
 
 def with_forward(listener: Mapping[str, Any], weights: Mapping[str, int]) -> list[dict[str, Any]]:
