@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -175,9 +176,9 @@ def floor_round(work: Path, ips: list[str], size: int) -> tuple[float, float]:
         healthy = time.monotonic() - start
         admin(
             sock_path,
-            "; ".join(
-                [f"set weight be/{n} 0" for n in sorted(old_names)]
-                + [f"set weight be/{n} 1" for n in sorted(new_names)]
+            "; ".join(  # new weights up first: never a moment with every weight at 0
+                [f"set weight be/{n} 1" for n in sorted(new_names)]
+                + [f"set weight be/{n} 0" for n in sorted(old_names)]
             ),
         )
         streak, deadline = 0, time.monotonic() + 30
@@ -210,6 +211,7 @@ class Prober:
         self.frontend = frontend
         self.answers: list[tuple[float, str]] = []
         self.failed = 0
+        self.errors: Counter[str] = Counter()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
@@ -223,13 +225,15 @@ class Prober:
                 response = connection.getresponse()
                 body = response.read()
                 version = json.loads(body)["version"] if response.status == 200 else None
-            except (OSError, http.client.HTTPException, ValueError):
-                version = None
+                error = f"HTTP {response.status}"
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                version, error = None, type(exc).__name__
                 connection.close()
                 connection = http.client.HTTPConnection("127.0.0.1", self.frontend, timeout=10)
             with self._lock:
                 if version is None:
                     self.failed += 1
+                    self.errors[error] += 1
                 else:
                     self.answers.append((sent, version))
 
@@ -250,6 +254,7 @@ class Shifts:
     calls: list[float] = field(default_factory=list)
     switched: list[float] = field(default_factory=list)
     failed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
 
 
 def shift_round(provider: object, home: Path, size: int, shifts: int, tag: str) -> Shifts:
@@ -296,7 +301,7 @@ def shift_round(provider: object, home: Path, size: int, shifts: int, tag: str) 
         provider.delete_group(name)
     wait(lambda: not any(provider.group_exists(g) for g in groups.values()), 60)
     provider.delete_target_group(tg)
-    out.failed = prober.failed
+    out.failed, out.errors = prober.failed, prober.errors
     return out
 
 
@@ -335,6 +340,7 @@ def main() -> None:
         call = statistics.median(c for r in shifts[size] for c in r.calls)
         switched = [s for r in shifts[size] for s in r.switched]
         failed = sum(r.failed for r in shifts[size])
+        errors = sum((r.errors for r in shifts[size]), Counter())
         rows.append(
             {
                 "instances": size,
@@ -345,6 +351,7 @@ def main() -> None:
                 "shift_switched_max_s": round(max(switched), 4),
                 "shifts": len(switched),
                 "failed_requests": failed,
+                "errors": dict(errors),
             }
         )
     print(

@@ -80,6 +80,9 @@ def test_a_shift_is_one_round_trip_and_shares_ignore_server_counts(cloud: LocalC
             cloud.set_traffic("web", weights)
             assert len(lb.round_trips) == 1, lb.round_trips
             assert lb.round_trips[0].count("set weight web/") == 5
+            # Largest weights first: no moment mid-batch with every server at weight 0.
+            sent = [int(c.rsplit(" ", 1)[1]) for c in lb.round_trips[0].split("; ")]
+            assert sent == sorted(sent, reverse=True), lb.round_trips[0]
             seen = Counter(get_json(f"http://127.0.0.1:{frontend}/")["version"] for _ in range(400))
             assert abs(seen["a"] / 400 - expected) <= 0.05, (weights, seen)
         lb.round_trips.clear()

@@ -239,10 +239,13 @@ class HAProxy:
         )
 
     def set_weights(self, backend_name: str, weights: Mapping[int, int]) -> None:
-        """Slot → weight for the servers of one backend, all in one round trip."""
-        self.batch(
-            [f"set weight {server_id(backend_name, s)} {w}" for s, w in sorted(weights.items())]
-        )
+        """Slot → weight for the servers of one backend, all in one round trip.
+
+        HAProxy runs the commands one after another while its other threads serve requests,
+        so the largest weights go first: lowering the old servers before raising the new ones
+        would leave a moment with every weight at 0, and requests in it would get 503s."""
+        ordered = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
+        self.batch([f"set weight {server_id(backend_name, s)} {w}" for s, w in ordered])
 
     def drain_server(self, backend_name: str, slot: int) -> None:
         self.command(f"set server {server_id(backend_name, slot)} state drain")
