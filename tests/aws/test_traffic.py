@@ -86,7 +86,7 @@ def sent_weights(recorder: CallRecorder) -> list[dict[str, int]]:
     return out
 
 
-@pytest.mark.parametrize("size", [1, 16])
+@pytest.mark.parametrize("size", [1, 4, 16])
 def test_attach_then_each_shift_and_undo_is_one_modify_listener(
     provider: AwsProvider,
     ec2: Any,
@@ -209,6 +209,31 @@ def test_refused_weights_send_nothing(
         with pytest.raises(NotFound) as missing:
             call()
         assert missing.value.field == field
+
+
+def test_a_forward_action_holds_home_and_four_members(
+    provider: AwsProvider,
+    ec2: Any,
+    elbv2: Any,
+    subnet: dict[str, str],
+    image: str,
+) -> None:
+    balancer(provider, ec2, elbv2, subnet["vpc"], (80,))
+    names = [f"search-prod-v{n:03d}" for n in range(5)]
+    for name in names:
+        group(provider, image, subnet, name, 0)
+    for name in names[:4]:
+        provider.attach_traffic(HOME, name)
+    with pytest.raises(Conflict) as caught:
+        provider.attach_traffic(HOME, names[4])
+    assert caught.value.field == "group"
+    # Refused before anything was made: no stray target group for the fifth.
+    with pytest.raises(NotFound):
+        provider.describe_target_group(member_target_group(HOME, names[4]))
+    provider.attach_traffic(HOME, names[0])  # an attached member attaches again
+    provider.detach_traffic(HOME, names[0])
+    provider.attach_traffic(HOME, names[4])
+    assert set(provider.traffic(HOME).weights()) == {HOME, *names[1:]}
 
 
 def test_attach_needs_a_listener(provider: AwsProvider, subnet: dict[str, str], image: str) -> None:

@@ -233,6 +233,16 @@ class Traffic:
             raise Conflict(
                 f"no listener forwards to {target_group}: weights need one", field="target_group"
             )
+        member = self.targets._raw(member_target_group(target_group, group))
+        for listener in listeners:
+            forward = forward_of(listener) or {}
+            joined = member is not None and member["TargetGroupArn"] in forward
+            if not joined and len(forward) >= MAX_TARGET_GROUPS:
+                raise Conflict(
+                    f"{target_group}'s listener already forwards to {len(forward)} target "
+                    f"groups, ELBv2's limit: detach a member first",
+                    field="group",
+                )
         arn = self._member(home, group)
         asg = self.session.client("autoscaling")
         if arn not in asg_raw.get("TargetGroupARNs", ()):
@@ -253,12 +263,6 @@ class Traffic:
             forward = forward_of(listener) or {}
             if arn in forward:
                 continue
-            if len(forward) >= MAX_TARGET_GROUPS:
-                raise Conflict(
-                    f"{target_group}'s listener already forwards to {len(forward)} target "
-                    f"groups, ELBv2's limit: detach a member first",
-                    field="group",
-                )
             home_arn = home["TargetGroupArn"]
             if listener_is_plain(listener):
                 # Weights take over: the direct member keeps traffic only if it has targets.
