@@ -233,3 +233,7 @@ def test_attach_registers_later_launches_and_refuses_bad_input(
         assert bad.value.field == "weights"
     cloud.set_traffic("hello-dev", {group: 100})
     assert cloud.traffic("hello-dev").weights() == {group: 100}
+    # A deleted group drains, then leaves the balancer.
+    cloud.delete_group(group)
+    wait_for(lambda: not cloud.group_exists(group), timeout=30)
+    assert cloud.traffic("hello-dev").get(group) is None
