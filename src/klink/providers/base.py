@@ -414,10 +414,15 @@ class Provider(abc.ABC):
     # Traffic: weights per deployment group behind a balancer (contract: class docstring) ---
     @abc.abstractmethod
     def attach_traffic(self, target_group: str, group: str) -> None:
-        """Attach deployment group ``group`` to the balancer at weight 0; idempotent (an
-        attached member keeps its weight). NotFound (field ``target_group`` or ``group``) when
-        either is missing; Conflict when the balancer cannot carry weights (on AWS: no
-        listener forwards to the target group)."""
+        """Attach deployment group ``group`` to the balancer at weight 0.
+
+        Its instances ``InService`` now are registered, and those it launches later unless
+        ``AddToLoadBalancer`` is suspended (calling again registers any that joined
+        ``InService`` meanwhile). Idempotent: an attached member keeps its weight. NotFound
+        (field ``target_group`` or ``group``) when either is missing; InvalidInput when the
+        group is named like the target group; Conflict when the balancer cannot take it (on
+        AWS: no listener forwards to the target group, or its forward action is full).
+        """
 
     @abc.abstractmethod
     def set_traffic(self, target_group: str, weights: Mapping[str, int]) -> None:
@@ -430,7 +435,9 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def traffic(self, target_group: str) -> TrafficState:
-        """Each member's weight, instances registered and healthy, read in one call."""
+        """Each member's weight and instances (registered, healthy through the balancer,
+        draining), read in one call. The direct member is listed while it has a weight or
+        instances; locally, a detached member while its instances drain (weight 0)."""
 
     @abc.abstractmethod
     def detach_traffic(self, target_group: str, group: str) -> None:
