@@ -1,9 +1,11 @@
 """Server weights in-process on a real HAProxy, with small loopback HTTP servers as
 instances: a shift is one runtime-API round trip, a member's share does not depend on its
-number of servers, and the pure weight function's rounding."""
+number of servers, a reused server slot is not healthy before its new address passes checks,
+and the pure weight function's rounding."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +129,43 @@ def test_server_weights_keep_each_group_share(
         "web", {"targets": {"i-1": {"draining": False}, "i-2": {"draining": False}}}
     )
     assert plain == {"i-1": 256, "i-2": 256}
+
+
+def _drained(cloud: LocalCloud, target_group: str) -> bool:
+    cloud.finish_drains()  # what the daemon's reconciler does on each step
+    return not cloud.state.target_groups[target_group]["targets"]
+
+
+def test_a_reused_slot_is_not_healthy_until_its_new_address_passes_checks(
+    cloud: LocalCloud,
+) -> None:
+    port, frontend = free_port(), free_port()
+    server = serve("127.0.0.41", port, "a")  # nothing listens on 127.0.0.42
+    try:
+        cloud.ensure_target_group(
+            base.TargetGroupSpec(
+                name="web",
+                port=port,
+                health_check_interval_seconds=1,
+                healthy_threshold=2,
+                deregistration_delay_seconds=0,
+                frontend_port=frontend,
+            )
+        )
+        _instance(cloud, "i-a", "127.0.0.41", "web-v001")
+        _instance(cloud, "i-b", "127.0.0.42", "web-v002")
+        cloud.attach_traffic("web", "web-v001")
+        wait_for(lambda: cloud.traffic("web").get("web-v001").healthy == 1)  # type: ignore[union-attr]
+        cloud.detach_traffic("web", "web-v001")
+        wait_for(lambda: _drained(cloud, "web"))
+        # web-v002 gets the slot s0 that web-v001 left UP: it must not inherit that UP.
+        cloud.attach_traffic("web", "web-v002")
+        assert cloud.traffic("web").get("web-v002").servers == ("web/s0",)  # type: ignore[union-attr]
+        cloud.register_instances("web", ["i-b"])  # and the direct way, on the next slot
+        for _ in range(6):
+            assert cloud.traffic("web").get("web-v002").healthy == 0  # type: ignore[union-attr]
+            assert [t.state for t in cloud.target_health("web")] != ["healthy"]
+            time.sleep(0.25)
+    finally:
+        server.shutdown()
+        server.server_close()

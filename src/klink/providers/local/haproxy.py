@@ -235,6 +235,11 @@ class HAProxy:
                 f"set weight {server} {weight}",
                 f"set server {server} state ready",
                 f"enable health {server}",
+                # A new address is down until its own checks pass (rise), and this must come
+                # after ``state ready`` (leaving maintenance presumes a server up): without it
+                # a slot keeps its last occupant's UP, or a fresh slot is presumed UP, and
+                # gets requests and counts as healthy before anything answered there.
+                f"set server {server} health down",
             ]
         )
 
