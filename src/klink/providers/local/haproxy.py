@@ -6,7 +6,8 @@ registered servers; adding a target group reloads HAProxy seamlessly (``-sf`` wi
 listening sockets passed over ``-x``, the servers' health kept through ``server-state-file``).
 Registration never reloads. Each backend has a fixed number of server *slots* in the config
 (``s0``, ``s1``, …; free ones ``disabled``), and registering an instance points a free slot at
-its address through the runtime API (``set server … addr``, ``set server … state ready``);
+its address through the runtime API (``set server … addr``, ``set server … state ready``,
+then ``health down`` so that it takes requests only once its own checks pass);
 draining and freeing are ``state drain`` and ``state maint``. Slots rather than ``add server``:
 HAProxy 2.6 does not reuse idle connections to servers added at run time, which costs a new
 connection per request (about 500 req/s against 3,500 with slots, same machine). A backend that
