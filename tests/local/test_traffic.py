@@ -126,6 +126,22 @@ def test_weights_route_answers_and_shifts_fail_no_request(
     assert len(servers_a) == len(servers_b) == 2
     assert not set(servers_a) & set(servers_b)
     assert all(s.startswith("hello-dev/s") for s in servers_a + servers_b)
+    # The daemon shows the same as plain JSON; a missing target group is a 404 naming it.
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = json.loads((home / "local" / "daemon.json").read_text())["url"]
+    with urllib.request.urlopen(f"{url}/traffic/hello-dev", timeout=5) as response:
+        shown = json.loads(response.read())
+    assert {g["name"]: (g["weight"], g["servers"]) for g in shown["groups"]} == {
+        a: (100, list(servers_a)),
+        b: (0, list(servers_b)),
+    }
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{url}/traffic/nope", timeout=5)
+    assert missing.value.code == 404
+    assert json.loads(missing.value.read())["error"]["field"] == "target_group"
 
 
 def test_weights_survive_haproxy_and_daemon_restarts(
