@@ -170,11 +170,11 @@ class Traffic:
         return TrafficState(target_group, tuple(sorted(out, key=lambda g: g.name)))
 
     # Writing -------------------------------------------------------------------------------
-    def _member(self, home: Mapping[str, Any], group: str) -> str:
-        """Create (or find) ``group``'s own target group, a copy of home's; its ARN."""
+    def _member(self, home: Mapping[str, Any], group: str, raw: Mapping[str, Any] | None) -> str:
+        """``group``'s own target group (``raw``, as described), or a new copy of home's; its
+        ARN."""
         target_group = str(home["TargetGroupName"])
         name = member_target_group(target_group, group)
-        raw = self.targets._raw(name)
         elb = self._elb
         if raw is not None:
             tags = self._tags(str(raw["TargetGroupArn"]))
@@ -243,7 +243,7 @@ class Traffic:
                     f"groups, ELBv2's limit: detach a member first",
                     field="group",
                 )
-        arn = self._member(home, group)
+        arn = self._member(home, group, member)
         asg = self.session.client("autoscaling")
         if arn not in asg_raw.get("TargetGroupARNs", ()):
             self.session.call(
