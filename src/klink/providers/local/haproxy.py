@@ -12,6 +12,11 @@ HAProxy 2.6 does not reuse idle connections to servers added at run time, which 
 connection per request (about 500 req/s against 3,500 with slots, same machine). A backend that
 runs out of slots gets twice as many through one graceful reload. Target health is read from
 ``show stat`` and mapped to ELBv2 states.
+
+HAProxy's built-in Prometheus exporter serves every frontend, backend and server counter at
+``http://127.0.0.1:<metrics port>/metrics`` (frontend ``klink_metrics``), for the canary's
+metrics (``klink.analysis``): the port is chosen free once and kept in ``metrics.port`` beside
+the config, so that it survives reloads and restarts and a Prometheus can be pointed at it.
 """
 
 from __future__ import annotations
@@ -62,7 +67,12 @@ def server_line(backend: Backend, address: str) -> str:
 FREE_ADDRESS = "127.0.0.1"
 
 
-def render(backends: Iterable[Backend], socket_path: Path, state_path: Path) -> str:
+def render(
+    backends: Iterable[Backend],
+    socket_path: Path,
+    state_path: Path,
+    metrics_port: int | None = None,
+) -> str:
     lines = [
         "global",
         f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
@@ -81,6 +91,14 @@ def render(backends: Iterable[Backend], socket_path: Path, state_path: Path) -> 
         "    option redispatch",
         "",
     ]
+    if metrics_port is not None:
+        lines += [
+            "frontend klink_metrics",
+            f"    bind 127.0.0.1:{metrics_port}",
+            "    http-request use-service prometheus-exporter if { path /metrics }",
+            "    http-request return status 404",
+            "",
+        ]
     for backend in sorted(backends, key=lambda b: b.name):
         name = _ident(backend.name)
         lines += [
@@ -123,6 +141,7 @@ class HAProxy:
         self.pid_path = folder / "haproxy.pid"
         self.socket_path = folder / "admin.sock"
         self.state_path = folder / "servers.state"
+        self.metrics_port_path = folder / "metrics.port"
 
     # Process ------------------------------------------------------------------------------
     def pid(self) -> tuple[int, int] | None:
@@ -136,10 +155,25 @@ class HAProxy:
     def running(self) -> bool:
         return self.pid() is not None
 
+    def metrics_port(self) -> int:
+        """The exporter's port: chosen free on first use, then the same for good."""
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            return int(self.metrics_port_path.read_text().strip())
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.metrics_port_path.write_text(f"{port}\n")
+        return port
+
+    def metrics_url(self) -> str:
+        """Where Prometheus scrapes this HAProxy."""
+        return f"http://127.0.0.1:{self.metrics_port()}/metrics"
+
     def apply(self, backends: Iterable[Backend]) -> None:
         """Write the config and start HAProxy, or reload it gracefully when it runs."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        text = render(backends, self.socket_path, self.state_path)
+        text = render(backends, self.socket_path, self.state_path, self.metrics_port())
         current = self.pid()
         if current is not None and self.config_path.exists():
             if self.config_path.read_text() == text:
