@@ -89,7 +89,8 @@ def test_five_percent_errors_against_none_is_caught_and_is_critical() -> None:
         errors = report.metrics[0]
         assert errors.verdict == "fail"
         assert errors.effect == pytest.approx(0.05, abs=0.02)
-        assert errors.p is not None and errors.p < 0.001
+        assert errors.p is not None
+        assert errors.p < 0.001
 
 
 def test_one_hundred_ms_more_latency_is_caught() -> None:
@@ -108,8 +109,10 @@ def test_a_better_canary_is_not_failed_by_an_increase_metric() -> None:
     rng = np.random.default_rng(7)
     faster = judge_metric(P50, latencies(rng, 0.100), latencies(rng, 0.040))
     assert faster.verdict == "pass"
-    assert faster.effect is not None and faster.effect < -0.04
-    assert faster.p is not None and faster.p < 0.001  # significant, but the harmless way
+    assert faster.effect is not None
+    assert faster.effect < -0.04
+    assert faster.p is not None
+    assert faster.p < 0.001
     slower = judge_metric(
         MetricRule("throughput", direction="decrease"), [100.0 + i for i in range(10)], [50.0] * 10
     )
@@ -120,7 +123,8 @@ def test_a_significant_difference_within_the_tolerance_passes() -> None:
     baseline = [0.0400 + 0.0001 * i for i in range(20)]
     canary = [0.0420 + 0.0001 * i for i in range(20)]  # 2 ms slower: real, but below 5 ms
     result = judge_metric(P50, baseline, canary)
-    assert result.p is not None and result.p < 0.05
+    assert result.p is not None
+    assert result.p < 0.05
     assert result.verdict == "pass"
     assert result.tolerance == pytest.approx(0.005)
     strict = judge_metric(MetricRule("latency-p50", tolerance=0.0), baseline, canary)
