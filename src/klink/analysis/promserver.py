@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from klink.analysis.prometheus import duration
+from klink.analysis.prometheus import PrometheusSource, duration
 from klink.analysis.servers import relabel_rule
 from klink.errors import InvalidInput, ProviderError
 from klink.providers.local import processes
@@ -101,6 +101,10 @@ class PrometheusServer:
         if record is None:
             raise ProviderError("prometheus is not running", code="metrics_unavailable")
         return f"http://{LOOPBACK}:{record[2]}"
+
+    def source(self) -> PrometheusSource:
+        """A metric source reading this server (its scrape interval sets the smallest step)."""
+        return PrometheusSource(self.url, scrape_interval=self.scrape_interval)
 
     def start(self, targets: Sequence[ScrapeTarget], *, timeout: float = 60.0) -> str:
         """Start (or keep) the server scraping ``targets``; returns its URL once ready."""
