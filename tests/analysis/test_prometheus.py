@@ -165,10 +165,11 @@ def test_a_query_that_returns_several_series_is_refused(measured: dict[str, Any]
     with pytest.raises(InvalidInput) as info:
         measured["source"].series(metric, BASELINE, measured["start"], measured["end"], 2)
     assert "aggregate it" in info.value.message
-    broken = CanaryMetric(name="broken", query="sum(rate(")
+    broken = CanaryMetric(name="broken", query='sum(rate(x{group="$group"}[')
     with pytest.raises(InvalidInput) as info:
         measured["source"].series(broken, BASELINE, measured["start"], measured["end"], 2)
     assert info.value.field == "query"
+    assert "prometheus refused the query" in info.value.message
 
 
 def test_queries_cannot_be_rewritten_by_a_group_name() -> None:
@@ -177,6 +178,16 @@ def test_queries_cannot_be_rewritten_by_a_group_name() -> None:
     assert "[2s]" in render_query(metric, BASELINE, 2)
     with pytest.raises(InvalidInput):
         render_query(metric, 'x"} or vector(1) or {a="', 2)
+    p99 = render_query(CanaryMetric(name="l", builtin="latency-p99"), BASELINE, 4, scrape=1)
+    assert "[4s:1s]" in p99  # one sample per scrape, whatever the server evaluates at
+
+
+def test_a_query_that_does_not_select_the_group_is_refused() -> None:
+    metric = CanaryMetric(name="all", query="sum(rate(haproxy_server_sessions_total[1m]))")
+    with pytest.raises(InvalidInput) as info:
+        render_query(metric, BASELINE, 2)
+    assert "$group" in info.value.message
+    assert info.value.field == "query"
 
 
 def test_an_unreachable_prometheus_is_unavailable_not_a_crash() -> None:

@@ -22,14 +22,16 @@ MIN_EFFECT = {"error-rate": 0.01, "latency-p50": 0.005, "latency-p99": 0.010}
 
 # PromQL over HAProxy's exporter, with the ``group`` label from ``servers.relabel_rule``.
 # ``$group`` is the group, ``$step`` the step as a duration (rates over one step: windows that do
-# not overlap, so consecutive values are not correlated by construction).
+# not overlap, so consecutive values are not correlated by construction), ``$scrape`` the scrape
+# interval (the subqueries' resolution: one sample per scrape, whatever the server's evaluation
+# interval).
 _ERRORS = 'haproxy_server_http_responses_total{group="$group",code="5xx"}'
 _RESPONSES = 'haproxy_server_http_responses_total{group="$group"}'
 _MEAN_TIME = 'haproxy_server_response_time_average_seconds{group="$group"} > 0'
 PROMQL = {
     "error-rate": f"sum(rate({_ERRORS}[$step])) / sum(rate({_RESPONSES}[$step]))",
-    "latency-p50": f"quantile_over_time(0.5, (avg({_MEAN_TIME}))[$step:])",
-    "latency-p99": f"quantile_over_time(0.99, (max({_MEAN_TIME}))[$step:])",
+    "latency-p50": f"quantile_over_time(0.5, (avg({_MEAN_TIME}))[$step:$scrape])",
+    "latency-p99": f"quantile_over_time(0.99, (max({_MEAN_TIME}))[$step:$scrape])",
 }
 
 # CloudWatch: (namespace, metric, statistic) per builtin; error-rate is a ratio of two.

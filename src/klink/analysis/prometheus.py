@@ -1,7 +1,9 @@
 """A metric source over Prometheus's HTTP API (``GET /api/v1/query_range``).
 
 A metric's query is PromQL (its own, or the builtin's from ``builtin_metrics``) in which
-``$group`` stands for the group's name and ``$step`` for the step as a duration (``10s``);
+``$group`` stands for the group's name (a query without it is refused: it would measure the same
+thing for both groups), ``$step`` for the step as a duration (``10s``) and ``$scrape`` for the
+scrape interval;
 group names are checked against the group-name rule before they go into a query, so a query
 can never be rewritten by a name. A query must come back as at most one series: more (a query
 that does not aggregate over servers) is refused with ``InvalidInput`` naming the metric, since
@@ -30,14 +32,24 @@ def duration(seconds: float) -> str:
     return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 
-def render_query(metric: CanaryMetric, group: str, step: float) -> str:
+def render_query(metric: CanaryMetric, group: str, step: float, scrape: float = 15.0) -> str:
     if not is_group_name(group):
         raise InvalidInput(f"{group!r} is not a group name", field="group")
     text = metric.query
     if text is None:
         assert metric.builtin is not None  # the config model requires one of the two
         text = builtin_metrics.PROMQL[metric.builtin]
-    return text.replace("$group", group).replace("$step", duration(step))
+    elif "$group" not in text:
+        # The same series for baseline and canary: such a metric would pass every canary.
+        raise InvalidInput(
+            f"the query of metric {metric.name} must select the group with $group",
+            field="query",
+        )
+    return (
+        text.replace("$group", group)
+        .replace("$step", duration(step))
+        .replace("$scrape", duration(scrape))
+    )
 
 
 def _value(raw: str) -> float:
@@ -57,6 +69,7 @@ class PrometheusSource:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.scrape_interval = scrape_interval
         self.min_step = 2 * scrape_interval
         self._client = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
@@ -91,7 +104,8 @@ class PrometheusSource:
     def series(
         self, metric: CanaryMetric, group: str, start: datetime, end: datetime, step: float
     ) -> list[float]:
-        result = self.query_range(render_query(metric, group, step), start, end, step)
+        query = render_query(metric, group, step, self.scrape_interval)
+        result = self.query_range(query, start, end, step)
         if len(result) > 1:
             raise InvalidInput(
                 f"the query of metric {metric.name} gives {len(result)} series for group"
