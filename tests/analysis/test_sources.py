@@ -10,7 +10,7 @@ import pytest
 from klink.analysis.cloudwatch import CloudWatchSource
 from klink.analysis.factory import source_for
 from klink.analysis.prometheus import PrometheusSource, duration
-from klink.analysis.promserver import PrometheusServer, ScrapeTarget
+from klink.analysis.promserver import PrometheusServer, ScrapeTarget, local_cloud_targets
 from klink.analysis.servers import SERVER_GROUP_REGEX, group_of_server, relabel_rule
 from klink.analysis.sources import choose_step, rule_of
 from klink.config.canary import CanaryMetric, CanaryParams
@@ -106,3 +106,10 @@ def test_a_prometheus_started_by_one_process_is_stopped_by_another(
     assert not prometheus.running()
     with pytest.raises(ProviderError):
         _ = prometheus.url
+
+
+def test_the_local_cloud_is_scraped_at_its_haproxy_exporter(tmp_path: Path) -> None:
+    (target,) = local_cloud_targets(tmp_path)
+    port = int((tmp_path / "haproxy" / "metrics.port").read_text())
+    assert target == ScrapeTarget("haproxy", f"http://127.0.0.1:{port}/metrics")
+    assert local_cloud_targets(tmp_path) == [target]  # the same port every time

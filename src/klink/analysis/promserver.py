@@ -6,7 +6,8 @@ series its ``group`` label), starts Debian's ``prometheus`` on ``127.0.0.1`` on 
 its data under ``folder``, and waits until it is ready. The process is recorded as
 (pid, start time, port) in ``prometheus.pid``, so that another process (``klink stop``) can find
 and stop it later without ever signalling a reused pid. ``reload`` rewrites the targets and asks
-the running server to re-read them (``/-/reload``). Short retention: this Prometheus holds what
+the running server to re-read them (``/-/reload``). ``local_cloud_targets(KLINK_HOME/local)`` is
+what to scrape for the local cloud. Short retention: this Prometheus holds what
 a canary needs, not a history.
 """
 
@@ -29,6 +30,7 @@ from klink.analysis.prometheus import PrometheusSource, duration
 from klink.analysis.servers import relabel_rule
 from klink.errors import InvalidInput, ProviderError
 from klink.providers.local import processes
+from klink.providers.local.haproxy import HAProxy
 
 LOOPBACK = "127.0.0.1"
 
@@ -59,6 +61,12 @@ def render_config(targets: Sequence[ScrapeTarget], scrape_interval: float) -> st
         ],
     }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def local_cloud_targets(local: Path) -> list[ScrapeTarget]:
+    """What to scrape for the local cloud kept under ``local`` (``KLINK_HOME/local``): its
+    HAProxy's exporter, whose port is fixed before HAProxy's first start."""
+    return [ScrapeTarget("haproxy", HAProxy(local / "haproxy").metrics_url())]
 
 
 def _free_port() -> int:
