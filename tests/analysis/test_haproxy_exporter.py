@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx
@@ -68,3 +69,22 @@ def test_haproxy_serves_per_server_metrics_and_keeps_its_port_across_reloads(
         finally:
             lb.stop()
     assert HAProxy(tmp_path / "haproxy").metrics_url() == metrics_url  # kept on disk
+
+
+def test_a_kept_port_taken_meanwhile_never_stops_haproxy_from_starting(tmp_path: Path) -> None:
+    lb = HAProxy(tmp_path / "haproxy")
+    kept = lb.metrics_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", kept))
+        squatter.listen()
+        try:
+            lb.apply([backend(free_port(), 8080, {})])
+            assert lb.running()
+            moved = lb.metrics_port()
+            assert moved != kept
+            assert "haproxy_process" in httpx.get(lb.metrics_url(), timeout=5).text
+            # While it runs (reloads), the port stays put.
+            lb.apply([backend(free_port(), 8081, {})])
+            assert lb.metrics_port() == moved
+        finally:
+            lb.stop()

@@ -155,13 +155,27 @@ class HAProxy:
     def running(self) -> bool:
         return self.pid() is not None
 
-    def metrics_port(self) -> int:
-        """The exporter's port: chosen free on first use, then the same for good."""
+    def metrics_port(self, *, rechoose_if_taken: bool = False) -> int:
+        """The exporter's port: chosen free on first use, then the same for good.
+
+        With ``rechoose_if_taken`` (HAProxy about to start afresh) a kept port that something
+        else has taken meanwhile is given up for a free one: metrics must never keep the load
+        balancer from starting.
+        """
         with contextlib.suppress(FileNotFoundError, ValueError):
-            return int(self.metrics_port_path.read_text().strip())
+            port = int(self.metrics_port_path.read_text().strip())
+            if not rechoose_if_taken:
+                return port
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    pass
+                else:
+                    return port
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
+            port = int(sock.getsockname()[1])
         self.folder.mkdir(parents=True, exist_ok=True)
         self.metrics_port_path.write_text(f"{port}\n")
         return port
@@ -173,8 +187,9 @@ class HAProxy:
     def apply(self, backends: Iterable[Backend]) -> None:
         """Write the config and start HAProxy, or reload it gracefully when it runs."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        text = render(backends, self.socket_path, self.state_path, self.metrics_port())
         current = self.pid()
+        metrics_port = self.metrics_port(rechoose_if_taken=current is None)
+        text = render(backends, self.socket_path, self.state_path, metrics_port)
         if current is not None and self.config_path.exists():
             if self.config_path.read_text() == text:
                 return
