@@ -24,18 +24,19 @@ def test_error_rate_answers_exactly_that_share_with_500(tmp_path: Path) -> None:
 
 
 def test_latency_is_added_to_answers_but_not_to_the_health_check(tmp_path: Path) -> None:
-    with running(tmp_path, **{"fault.latencyMs": 150}) as (url, _), httpx.Client() as client:
+    # 500 ms: a margin that a loaded machine does not eat into for a trivial health answer.
+    with running(tmp_path, **{"fault.latencyMs": 500}) as (url, _), httpx.Client() as client:
         client.get(f"{url}/")  # warm the connection
         took = []
-        for _ in range(5):
+        for _ in range(3):
             began = time.monotonic()
             assert client.get(f"{url}/").status_code == 200
             took.append(time.monotonic() - began)
         began = time.monotonic()
         assert client.get(f"{url}/healthcheck").status_code == 200
         health_took = time.monotonic() - began
-    assert min(took) >= 0.15
-    assert health_took < 0.15
+    assert min(took) >= 0.5
+    assert health_took < 0.5
 
 
 def test_a_well_behaved_version_by_default(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@
   queries over HAProxy's exporter (local provider);
 - ``cloudwatch``: a source over the provider's ``metric_data`` (CloudWatch ``GetMetricData``
   on aws; boto3 stays in ``providers/aws``);
+- ``factory``: ``source_for(provider, prometheus_url=…)``, the source a canary reads;
 - ``builtin_metrics``: what ``error-rate``, ``latency-p50`` and ``latency-p99`` mean;
 - ``servers``: the one rule that maps a balancer server name to its group (Prometheus labels);
 - ``promserver``: a Prometheus on loopback that scrapes the local HAProxy (quickstart, tests);
