@@ -18,6 +18,7 @@ from klink.analysis.judge import (
     MetricRule,
     Thresholds,
     hodges_lehmann,
+    holm,
     judge,
     judge_metric,
 )
@@ -56,6 +57,91 @@ def test_good_against_good_fails_at_most_5_percent_of_canaries() -> None:
     not_passed = sum(r.verdict != "pass" for r in reports)
     assert failed / RUNS <= 0.05, failed
     assert not_passed / RUNS <= 0.05, not_passed
+
+
+@pytest.mark.parametrize(
+    ("sigma", "p50", "p99", "errors", "steps", "requests"),
+    [
+        (0.5, 0.040, 0.120, 0.002, 20, 200),  # noisier latency
+        (1.0, 0.200, 0.800, 0.010, 20, 50),  # very noisy, little traffic per step
+        (0.5, 0.040, 0.120, 0.020, 10, 20),  # a short interval, a service with 2 % errors
+    ],
+)
+@pytest.mark.parametrize("tolerant", [True, False])
+def test_good_against_good_stays_below_5_percent_however_noisy(
+    sigma: float, p50: float, p99: float, errors: float, steps: int, requests: int, tolerant: bool
+) -> None:
+    # Holm's levels hold the chance of failing a good canary on any of its three metrics below
+    # 5 % on their own, without help from the tolerances (tolerant=False sets them to 0).
+    rules = [ERRORS, P50, P99]
+    if not tolerant:
+        rules = [MetricRule(r.name, critical=r.critical, tolerance=0.0) for r in rules]
+    failed = 0
+    for seed in range(RUNS):
+        rng = np.random.default_rng(40_000 + seed)
+
+        rates = [list(rng.binomial(requests, errors, steps) / requests) for _ in range(2)]
+        times = [list(rng.lognormal(math.log(m), sigma, steps)) for m in (p50, p50, p99, p99)]
+        report = judge(
+            [
+                (rules[0], rates[0], rates[1]),
+                (rules[1], times[0], times[1]),
+                (rules[2], times[2], times[3]),
+            ]
+        )
+        failed += report.verdict != "pass"
+    assert failed / RUNS <= 0.05, failed
+
+
+@pytest.mark.parametrize(
+    ("p_values", "expected"),
+    [
+        ([0.001, 0.5, 0.02], [(0.05 / 3, True), (0.05, False), (0.05 / 2, True)]),
+        # The smallest misses 0.0167: none counts, though 0.024 < 0.025 and 0.04 < 0.05.
+        ([0.02, 0.024, 0.04], [(0.05 / 3, False), (0.05 / 2, False), (0.05, False)]),
+        ([0.01, 0.02, 0.04], [(0.05 / 3, True), (0.05 / 2, True), (0.05, True)]),
+        ([None, 0.04], [None, (0.05, True)]),  # a metric without data is not a test
+        ([], []),
+    ],
+)
+def test_holm(p_values: list[float | None], expected: list[tuple[float, bool] | None]) -> None:
+    found = holm(p_values, 0.05)
+    assert [None if f is None else f[1] for f in found] == [
+        None if e is None else e[1] for e in expected
+    ]
+    assert [None if f is None else f[0] for f in found] == pytest.approx(
+        [None if e is None else e[0] for e in expected]
+    )
+
+
+def test_an_interval_holds_each_metric_to_its_holm_level() -> None:
+    base = [float(x) for x in range(20)]
+    shifted = [x + 5 for x in base]
+    alone = judge_metric(MetricRule("m", tolerance=0.0), base, shifted)
+    assert alone.p is not None
+    assert 0.05 / 3 < alone.p < 0.05  # significant alone, not among three
+    assert alone.verdict == "fail"
+    same = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    among_good = judge(
+        [
+            (MetricRule("m", tolerance=0.0), base, shifted),
+            (MetricRule("a"), same, same),
+            (MetricRule("b"), same, same),
+        ]
+    )
+    assert among_good.metrics[0].verdict == "pass"
+    assert among_good.metrics[0].alpha == pytest.approx(0.05 / 3)
+    # Step-down: once the two clear failures are counted, it is held to 0.05 and fails too.
+    worse = [v + 100 for v in same]
+    among_bad = judge(
+        [
+            (MetricRule("m", tolerance=0.0), base, shifted),
+            (MetricRule("a"), same, worse),
+            (MetricRule("b"), same, worse),
+        ]
+    )
+    assert [m.verdict for m in among_bad.metrics] == ["fail", "fail", "fail"]
+    assert among_bad.metrics[0].alpha == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize("direction", ["increase", "decrease", "either"])

@@ -6,7 +6,11 @@ assumes nothing about their distributions, and the size of the difference is the
 Hodges-Lehmann estimate (the median of every canary-minus-baseline difference), as in
 Spinnaker's Kayenta. A metric fails only when both hold:
 
-- the difference is significant (p < ``alpha``, 0.05 by default: 95 % confidence), and
+- the difference is significant: p below its level, which is ``alpha`` (0.05: 95 %
+  confidence) for one metric, and Holm's step-down level when an interval judges several
+  (``holm``), so that the chance of failing a good canary on *some* metric stays below
+  ``alpha`` however many metrics there are (Kayenta tests each at 95 %, so that three metrics
+  fail a good canary up to 7 % of the time), and
 - the estimate goes the bad way (``direction``: ``increase`` is bad for errors and latency,
   ``decrease`` for throughput, ``either``) by more than the tolerance, which is the larger of
   ``tolerance`` x |baseline median| and ``min_effect`` (absolute, in the metric's units).
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -96,6 +100,7 @@ class MetricJudgement:
     effect: float | None  # Hodges-Lehmann estimate, canary minus baseline
     tolerance: float  # the absolute tolerance the effect was held to
     reason: str
+    alpha: float | None = None  # the significance level p was held to (Holm's, in an interval)
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,7 @@ def _judgement_json(m: MetricJudgement) -> dict[str, Any]:
         "p": m.p,
         "effect": m.effect,
         "tolerance": m.tolerance,
+        "alpha": m.alpha,
         "reason": m.reason,
     }
 
@@ -175,6 +181,7 @@ def _judgement_of(data: Mapping[str, Any]) -> MetricJudgement:
         effect=data.get("effect"),
         tolerance=float(data.get("tolerance", 0.0)),
         reason=data.get("reason", ""),
+        alpha=data.get("alpha"),
     )
 
 
@@ -189,15 +196,14 @@ def hodges_lehmann(baseline: Sequence[float], canary: Sequence[float]) -> float:
     return float(np.median(diffs))
 
 
-def judge_metric(
+def measure(
     rule: MetricRule,
     baseline: Sequence[float],
     canary: Sequence[float],
     *,
-    alpha: float = DEFAULT_ALPHA,
     min_points: int = DEFAULT_MIN_POINTS,
 ) -> MetricJudgement:
-    """One metric of one interval; see the module docstring for the rule."""
+    """U, p, effect and tolerance of one metric, before any verdict (``nodata`` or ``pass``)."""
     base, can = _finite(baseline), _finite(canary)
     common: dict[str, Any] = {
         "name": rule.name,
@@ -226,26 +232,68 @@ def judge_metric(
         u, p = float(result.statistic), float(result.pvalue)
         if not math.isfinite(p):
             p = 1.0
-    higher, lower = effect > tolerance, effect < -tolerance
-    bad_way = (higher and rule.direction in ("increase", "either")) or (
-        lower and rule.direction in ("decrease", "either")
+    return MetricJudgement(
+        **common, verdict="pass", u=u, p=p, effect=effect, tolerance=tolerance, reason=""
     )
-    if p < alpha and bad_way:
+
+
+def decide(
+    measured: MetricJudgement, alpha: float, significant: bool | None = None
+) -> MetricJudgement:
+    """The verdict of a measured metric held to level ``alpha`` (``significant`` overrides
+    ``p < alpha``: Holm's step-down can stop before a p that would meet its own level)."""
+    if measured.verdict == "nodata" or measured.p is None or measured.effect is None:
+        return measured
+    p, effect, tolerance = measured.p, measured.effect, measured.tolerance
+    if significant is None:
+        significant = p < alpha
+    higher, lower = effect > tolerance, effect < -tolerance
+    bad_way = (higher and measured.direction in ("increase", "either")) or (
+        lower and measured.direction in ("decrease", "either")
+    )
+    if significant and bad_way:
         verdict: MetricVerdict = "fail"
         reason = (
             f"canary {'higher' if higher else 'lower'} by {effect:.6g}"
-            f" (tolerance {tolerance:.6g}, p={p:.3g})"
+            f" (tolerance {tolerance:.6g}, p={p:.3g} < {alpha:.3g})"
         )
     else:
         verdict = "pass"
         reason = (
-            f"no significant difference (p={p:.3g})"
-            if p >= alpha
-            else f"difference {effect:.6g} within tolerance {tolerance:.6g} or harmless"
+            f"difference {effect:.6g} within tolerance {tolerance:.6g} or harmless"
+            if significant
+            else f"no significant difference (p={p:.3g}, level {alpha:.3g})"
         )
-    return MetricJudgement(
-        **common, verdict=verdict, u=u, p=p, effect=effect, tolerance=tolerance, reason=reason
-    )
+    return replace(measured, verdict=verdict, reason=reason, alpha=alpha)
+
+
+def holm(p_values: Sequence[float | None], alpha: float) -> list[tuple[float, bool] | None]:
+    """Holm's step-down: per p-value, (its level, significant?); None where nothing was tested.
+
+    The smallest p of m is held to alpha/m, the next to alpha/(m-1), …; from the first that
+    misses its level on, none is significant. So the chance that a good canary fails any of its
+    m metrics by chance stays below alpha, whatever m.
+    """
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    out: list[tuple[float, bool] | None] = [None] * len(p_values)
+    stopped = False
+    for rank, (p, index) in enumerate(tested):
+        level = alpha / (len(tested) - rank)
+        stopped = stopped or p >= level
+        out[index] = (level, not stopped)
+    return out
+
+
+def judge_metric(
+    rule: MetricRule,
+    baseline: Sequence[float],
+    canary: Sequence[float],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    min_points: int = DEFAULT_MIN_POINTS,
+) -> MetricJudgement:
+    """One metric alone, at level ``alpha``; see the module docstring for the rule."""
+    return decide(measure(rule, baseline, canary, min_points=min_points), alpha)
 
 
 def score_of(judgements: Sequence[MetricJudgement]) -> float | None:
@@ -268,9 +316,10 @@ def judge(
 ) -> IntervalReport:
     """One interval: ``series`` holds (rule, baseline values, canary values) per metric."""
     limits = thresholds or Thresholds()
+    measured = [measure(rule, base, can, min_points=min_points) for rule, base, can in series]
+    levels = holm([m.p for m in measured], alpha)
     judgements = tuple(
-        judge_metric(rule, base, can, alpha=alpha, min_points=min_points)
-        for rule, base, can in series
+        m if level is None else decide(m, *level) for m, level in zip(measured, levels, strict=True)
     )
     critical = tuple(j.name for j in judgements if j.critical and j.verdict == "fail")
     score = score_of(judgements)
