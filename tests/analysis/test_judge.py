@@ -295,3 +295,9 @@ def test_the_report_round_trips_through_json() -> None:
     assert data["metrics"][1]["name"] == "latency-p50"
     assert set(data["metrics"][1]) >= {"baseline", "canary", "u", "p", "effect", "verdict"}
     assert data["thresholds"] == {"pass": 95.0, "marginal": 75.0}
+    # The values judged are kept: the report can be checked, or judged again.
+    first = data["metrics"][0]
+    assert len(first["canary"]["values"]) == first["canary"]["count"] == STEPS
+    assert judge_metric(ERRORS, first["baseline"]["values"], first["canary"]["values"]).p == (
+        report.metrics[0].p
+    )

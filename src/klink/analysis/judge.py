@@ -65,13 +65,15 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Summary:
-    """A series in a few numbers, for people reading the report."""
+    """A series in a few numbers for people reading the report, and the values themselves
+    (what was judged, so that a report can be checked or judged again)."""
 
     count: int
     mean: float | None = None
     median: float | None = None
     min: float | None = None
     max: float | None = None
+    values: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Summary:
@@ -84,6 +86,7 @@ class Summary:
             median=float(np.median(array)),
             min=float(array.min()),
             max=float(array.max()),
+            values=tuple(float(v) for v in values),
         )
 
 
@@ -165,7 +168,18 @@ def _judgement_json(m: MetricJudgement) -> dict[str, Any]:
 
 
 def _summary_json(s: Summary) -> dict[str, Any]:
-    return {"count": s.count, "mean": s.mean, "median": s.median, "min": s.min, "max": s.max}
+    return {
+        "count": s.count,
+        "mean": s.mean,
+        "median": s.median,
+        "min": s.min,
+        "max": s.max,
+        "values": list(s.values),
+    }
+
+
+def _summary_of(data: Mapping[str, Any]) -> Summary:
+    return Summary(**{**data, "values": tuple(data.get("values", ()))})
 
 
 def _judgement_of(data: Mapping[str, Any]) -> MetricJudgement:
@@ -174,8 +188,8 @@ def _judgement_of(data: Mapping[str, Any]) -> MetricJudgement:
         verdict=data["verdict"],
         direction=data["direction"],
         critical=bool(data["critical"]),
-        baseline=Summary(**data["baseline"]),
-        canary=Summary(**data["canary"]),
+        baseline=_summary_of(data["baseline"]),
+        canary=_summary_of(data["canary"]),
         u=data.get("u"),
         p=data.get("p"),
         effect=data.get("effect"),
