@@ -36,6 +36,11 @@ def test_an_empty_canary_gets_useful_defaults() -> None:
     assert [m.critical for m in canary.metrics] == [True, False, False]
     assert all(m.direction == "increase" for m in canary.metrics)
     assert (canary.thresholds.pass_, canary.thresholds.marginal) == (95.0, 75.0)
+    # Inside deployment-params, its JSON form (every default filled in) reads back the same.
+    full = WithCanary.model_validate({"canary": {}}).to_json()
+    assert full["canary"]["thresholds"] == {"pass": 95.0, "marginal": 75.0}
+    assert WithCanary.model_validate(full).canary == canary
+    assert WithCanary.model_validate({}).canary is None
 
 
 def test_camel_case_in_and_out() -> None:
