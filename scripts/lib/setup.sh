@@ -65,5 +65,7 @@ ensure_system_packages() {
   ensure_command haproxy haproxy
   ensure_command packer packer
   ensure_command wrk wrk
+  # The canary's metrics on the local provider: Prometheus scrapes HAProxy's exporter.
+  ensure_command prometheus prometheus
   ensure_postgres
 }

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from klink.config.canary import CanaryParams
 from klink.errors import InvalidInput
 from klink.providers.base import Alarm, BlockDevice, ScalingPolicy, ScheduledAction
 
@@ -185,6 +186,7 @@ class DeploymentParams(_Model):
     keep_previous_group: bool = False
     instance_profile: str | None = None
     key_name: str | None = None
+    canary: CanaryParams | None = None
 
     def block_devices(self) -> tuple[BlockDevice, ...]:
         return tuple(volume.to_provider() for volume in self.volumes)

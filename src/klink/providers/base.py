@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from klink.errors import ProviderError
 from klink.providers.traffic import GroupTraffic as GroupTraffic
 from klink.providers.traffic import TrafficState as TrafficState
 
@@ -273,6 +274,31 @@ class Subnet:
     purpose: str | None = None
 
 
+@dataclass(frozen=True)
+class MetricQuery:
+    """One metric series to read, in CloudWatch's terms (``GetMetricData``'s ``MetricStat``).
+
+    ``target_group`` is a Klink target group name: the provider adds the dimensions that select
+    it on its cloud (on AWS ``TargetGroup`` and ``LoadBalancer``, from the ARNs), so callers
+    never see ARNs. ``statistic`` is Sum, Average, Minimum, Maximum, SampleCount or a
+    percentile such as ``p99``.
+    """
+
+    id: str  # the caller's name for the series: a lowercase letter, then letters, digits, _
+    namespace: str
+    metric_name: str
+    statistic: str
+    period: int  # seconds per value
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    target_group: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    id: str
+    points: tuple[tuple[datetime, float], ...] = ()  # oldest first; periods without data absent
+
+
 class Provider(abc.ABC):
     """One cloud account+region (or the local cloud) as Klink needs it.
 
@@ -496,3 +522,14 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def vpc_of_subnet(self, subnet_id: str) -> str: ...
+
+    # Metrics ------------------------------------------------------------------------------
+    def metric_data(
+        self, queries: Sequence[MetricQuery], start: datetime, end: datetime
+    ) -> dict[str, MetricSeries]:
+        """Each query's values over [start, end), by query id.
+
+        Not abstract: a provider without a metrics service of its own (local: its balancer is
+        scraped by Prometheus instead, see ``klink.analysis``) says so with this error.
+        """
+        raise ProviderError(f"the {self.name} provider has no metric data", code="unsupported")

@@ -7,7 +7,8 @@ and records every mutating call in ``calls`` (traffic by weight: ``fake_traffic.
 ``state_path`` it saves its whole state as JSON after every change, so a test can kill a real
 engine process and inspect what it left.
 Instances start ``Pending`` and are ``InService`` after ``pending_polls`` group reads; images
-listed in ``unhealthy_images`` launch instances that never become healthy.
+listed in ``unhealthy_images`` launch instances that never become healthy. Metric series
+(``metric_data``) are what tests put with ``put_metric`` (``fake_metrics``).
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ from klink.providers.base import (
     TargetGroupSpec,
     TargetHealth,
 )
+from klink.testing.fake_metrics import FakeMetrics
 from klink.testing.fake_scaling import FakeScalingAndNetwork
 from klink.testing.fake_traffic import FakeTraffic
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class FakeProvider(FakeScalingAndNetwork, FakeTraffic, Provider):
+class FakeProvider(FakeMetrics, FakeScalingAndNetwork, FakeTraffic, Provider):
     name = "fake"
     http_probes: ClassVar[bool] = False
 

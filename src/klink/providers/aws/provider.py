@@ -9,10 +9,12 @@ are for baking.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from klink.providers.aws.groups import Groups
 from klink.providers.aws.images import Images
+from klink.providers.aws.metrics import Metrics
 from klink.providers.aws.network import Network
 from klink.providers.aws.scaling import Scaling
 from klink.providers.aws.session import AwsConfig, AwsSession
@@ -26,6 +28,8 @@ from klink.providers.base import (
     Image,
     LaunchTemplate,
     LaunchTemplateSpec,
+    MetricQuery,
+    MetricSeries,
     NotificationConfig,
     Provider,
     ScalingPolicy,
@@ -52,6 +56,7 @@ class AwsProvider(Provider):
         self.weights = Traffic(session, self.targets, self.groups)
         self.scaling = Scaling(session)
         self.network = Network(session)
+        self.metrics = Metrics(session, self.targets)
 
     @classmethod
     def from_environment(
@@ -224,3 +229,9 @@ class AwsProvider(Provider):
 
     def vpc_of_subnet(self, subnet_id: str) -> str:
         return self.network.vpc_of_subnet(subnet_id)
+
+    # Metrics ------------------------------------------------------------------------------
+    def metric_data(
+        self, queries: Sequence[MetricQuery], start: datetime, end: datetime
+    ) -> dict[str, MetricSeries]:
+        return self.metrics.data(queries, start, end)

@@ -19,6 +19,11 @@ the group it belongs to (``# i-… group=hello-dev-v003``; ``group=-`` for direc
 so a restarted HAProxy comes back with the weights it had. At run time weights change through
 ``set weight`` only, all of a shift in one runtime-API round trip (``batch``: commands joined
 with ``;``), never a reload; health checks keep running on weight-0 servers.
+
+HAProxy's built-in Prometheus exporter serves every frontend, backend and server counter at
+``http://127.0.0.1:<metrics port>/metrics`` (frontend ``klink_metrics``), for the canary's
+metrics (``klink.analysis``): the port is chosen free once and kept in ``metrics.port`` beside
+the config, so that it survives reloads and restarts and a Prometheus can be pointed at it.
 """
 
 from __future__ import annotations
@@ -91,7 +96,12 @@ def server_line(backend: Backend, address: str) -> str:
 FREE_ADDRESS = "127.0.0.1"
 
 
-def render(backends: Iterable[Backend], socket_path: Path, state_path: Path) -> str:
+def render(
+    backends: Iterable[Backend],
+    socket_path: Path,
+    state_path: Path,
+    metrics_port: int | None = None,
+) -> str:
     lines = [
         "global",
         f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
@@ -110,6 +120,14 @@ def render(backends: Iterable[Backend], socket_path: Path, state_path: Path) -> 
         "    option redispatch",
         "",
     ]
+    if metrics_port is not None:
+        lines += [
+            "frontend klink_metrics",
+            f"    bind 127.0.0.1:{metrics_port}",
+            "    http-request use-service prometheus-exporter if { path /metrics }",
+            "    http-request return status 404",
+            "",
+        ]
     for backend in sorted(backends, key=lambda b: b.name):
         name = _ident(backend.name)
         lines += [
@@ -149,6 +167,7 @@ class HAProxy:
         self.pid_path = folder / "haproxy.pid"
         self.socket_path = folder / "admin.sock"
         self.state_path = folder / "servers.state"
+        self.metrics_port_path = folder / "metrics.port"
 
     # Process ------------------------------------------------------------------------------
     def pid(self) -> tuple[int, int] | None:
@@ -162,11 +181,41 @@ class HAProxy:
     def running(self) -> bool:
         return self.pid() is not None
 
+    def metrics_port(self, *, rechoose_if_taken: bool = False) -> int:
+        """The exporter's port: chosen free on first use, then the same for good.
+
+        With ``rechoose_if_taken`` (HAProxy about to start afresh) a kept port that something
+        else has taken meanwhile is given up for a free one: metrics must never keep the load
+        balancer from starting.
+        """
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            port = int(self.metrics_port_path.read_text().strip())
+            if not rechoose_if_taken:
+                return port
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    pass
+                else:
+                    return port
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.metrics_port_path.write_text(f"{port}\n")
+        return port
+
+    def metrics_url(self) -> str:
+        """Where Prometheus scrapes this HAProxy."""
+        return f"http://127.0.0.1:{self.metrics_port()}/metrics"
+
     def apply(self, backends: Iterable[Backend]) -> None:
         """Write the config and start HAProxy, or reload it gracefully when it runs."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        text = render(backends, self.socket_path, self.state_path)
         current = self.pid()
+        metrics_port = self.metrics_port(rechoose_if_taken=current is None)
+        text = render(backends, self.socket_path, self.state_path, metrics_port)
         if current is not None and self.config_path.exists():
             if self.config_path.read_text() == text:
                 return
