@@ -3,13 +3,14 @@
 Server URL and token come from, in order: ``--server``/``--token``; ``KLINK_SERVER``/
 ``KLINK_TOKEN``; ``~/.config/klink/config.toml`` (``server = "…"``, ``token = "…"``); and on the
 server's own machine, ``KLINK_LISTEN`` and the admin token in ``KLINK_HOME/admin-token``.
-The transport is the standard library's http.client (httpx costs 0.2 s to import).
+The transport is a plain HTTP/1.1 client on a socket (see ``Api``). ``client_for(args)`` is
+how every command gets its client: the chat service runs the same handlers with its own
+server, token and acting-as headers in ``args``.
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 
 # Kept free of typing, dataclasses and pathlib: they cost more start-up than the CLI's own work.
 TYPE_CHECKING = False
@@ -84,20 +85,135 @@ def resolve(server: str | None, token: str | None) -> Target:
     return Target(server=(server or default_server()).rstrip("/"), token=token)
 
 
+class _Wire:
+    """One HTTP/1.1 connection with buffered reads: ``_socket`` for http (the ``socket`` module
+    costs 5 ms of start-up for its enums), ``ssl`` over ``socket`` for https."""
+
+    def __init__(self, host: str, port: int, https: bool, timeout: float) -> None:
+        self.buffer = b""
+        if https:
+            import socket
+            import ssl
+
+            raw = socket.create_connection((host, port), timeout)
+            self.sock: Any = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+            return
+        import _socket
+
+        problem: OSError = OSError(f"no address for {host}")
+        # A str host makes getaddrinfo import the idna codec (re, unicodedata: 5 ms); bytes do not.
+        name = host.encode("ascii") if host.isascii() else host.encode("idna")
+        for family, kind, proto, _name, address in _socket.getaddrinfo(
+            name, port, 0, _socket.SOCK_STREAM
+        ):
+            sock = _socket.socket(family, kind, proto)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                problem = exc
+                continue
+            # Headers and a streamed body go in separate writes: no Nagle delay between them.
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            self.sock = sock
+            return
+        raise problem
+
+    def more(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def readline(self) -> bytes:
+        while b"\n" not in self.buffer:
+            if not self.more():
+                line, self.buffer = self.buffer, b""
+                return line
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line + b"\n"
+
+    def take(self, most: int) -> bytes:
+        """Up to ``most`` bytes: what is buffered, else what the next read brings (b"": closed)."""
+        if not self.buffer:
+            self.more()
+        piece, self.buffer = self.buffer[:most], self.buffer[most:]
+        return piece
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class Response:
     """What a request got back: status, headers and body (read, or a stream of lines)."""
 
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-        self.status_code: int = raw.status
-        self.headers = {k.lower(): v for k, v in raw.getheaders()}
-        self.reason_phrase: str = raw.reason
+    def __init__(self, wire: _Wire, method: str) -> None:
+        self.wire = wire
+        status = wire.readline()
+        if not status:
+            raise ConnectionResetError("the server closed the connection")
+        parts = status.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise ConnectionError(f"not an HTTP response: {status[:80]!r}")
+        self.status_code = int(parts[1])
+        self.reason_phrase = parts[2] if len(parts) > 2 else ""
+        self.headers: dict[str, str] = {}
+        while True:
+            line = wire.readline().decode("latin-1").rstrip("\r\n")
+            if not line:
+                break
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        length = self.headers.get("content-length")
+        self.left: int | None = int(length) if length and not self.chunked else None
+        if method == "HEAD" or self.status_code in (204, 304) or self.status_code < 200:
+            self.left = 0
+        self.reusable = self.headers.get("connection", "").lower() != "close" and (
+            self.chunked or self.left is not None
+        )
+        self.done = False
         self._content: bytes | None = None
+
+    def pieces(self) -> Iterator[bytes]:
+        """The body as it arrives (chunked, by length, or until the server closes)."""
+        wire = self.wire
+        while not self.done:
+            if self.chunked:
+                size = int(wire.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while wire.readline().strip():  # trailers
+                        pass
+                    self.done = True
+                    return
+                data = b""
+                while len(data) < size:
+                    piece = wire.take(size - len(data))
+                    if not piece:
+                        raise ConnectionResetError("the server closed the stream")
+                    data += piece
+                wire.readline()
+                yield data
+            elif self.left is not None:
+                if self.left == 0:
+                    self.done = True
+                    return
+                piece = wire.take(self.left)
+                if not piece:
+                    raise ConnectionResetError("the server closed the connection early")
+                self.left -= len(piece)
+                yield piece
+            else:
+                piece = wire.take(65536)
+                if not piece:
+                    self.done = True
+                    return
+                yield piece
 
     @property
     def content(self) -> bytes:
         if self._content is None:
-            self._content = self.raw.read()
+            self._content = b"".join(self.pieces())
         return self._content
 
     @property
@@ -105,49 +221,85 @@ class Response:
         return self.content.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        import json
+        from klink.cli import jsonlite
 
-        return json.loads(self.content)
+        return jsonlite.loads(self.content)
 
     def iter_lines(self) -> Iterator[str]:
         """Lines as they arrive (for live output of streamed responses)."""
-        while True:
-            line = self.raw.readline()
-            if not line:
-                return
-            yield line.decode("utf-8", "replace").rstrip("\r\n")
+        pending = b""
+        for piece in self.pieces():
+            pending += piece
+            while b"\n" in pending:
+                line, _, pending = pending.partition(b"\n")
+                yield line.decode("utf-8", "replace").rstrip("\r")
+        if pending:
+            yield pending.decode("utf-8", "replace").rstrip("\r")
+
+
+def _quote(text: str) -> str:
+    """Percent-encoding as urllib.parse.quote (urllib.parse costs 6 ms of start-up)."""
+    out = []
+    for byte in text.encode("utf-8"):
+        char = chr(byte)
+        out.append(char if char in _SAFE else f"%{byte:02X}")
+    return "".join(out)
+
+
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PATH_SAFE = _SAFE | frozenset("/:@!$&'()*+,;=")
+
+
+def _query(params: dict[str, Any]) -> str:
+    pairs = []
+    for key, value in params.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            pairs.append(f"{_quote(str(key))}={_quote(str(item))}".replace("%20", "+"))
+    return "&".join(pairs)
+
+
+def _split(url: str) -> tuple[str, str, int | None, str] | None:
+    """(scheme, host, port, path) of http(s)://HOST[:PORT][/PATH], else None."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        return None
+    netloc, slash, path = rest.partition("/")
+    if netloc.startswith("["):
+        host, _, after = netloc[1:].partition("]")
+        port_text = after.removeprefix(":")
+    else:
+        host, _, port_text = netloc.partition(":")
+    if not host or (port_text and not port_text.isdigit()):
+        return None
+    return scheme, host, int(port_text) if port_text else None, slash + path
 
 
 class Api:
-    """A small JSON client on the standard library's http.client.
+    """A small JSON client on a socket, with one kept-alive connection.
 
-    httpx would cost more start-up than the rest of the CLI together (about 0.2 s to import);
-    the CLI makes a handful of requests to one server, which http.client does well, with one
-    kept-alive connection.
+    httpx (0.2 s to import) and even http.client (20 ms: the email package) would cost more
+    start-up than the rest of the CLI together; the CLI makes a handful of requests to one
+    server, which this plain HTTP/1.1 does well: JSON bodies, streamed uploads (chunked) and
+    streamed answers (read as they arrive).
     """
 
     def __init__(self, target: Target, timeout: float = 60.0) -> None:
-        from urllib.parse import urlsplit
-
         self.target = target
         self.timeout = timeout
-        parts = urlsplit(target.server)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        parts = _split(target.server)
+        if parts is None:
             raise CliError(f"server URL {target.server!r} must be http(s)://HOST[:PORT]", code=2)
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port
-        self._base = parts.path.rstrip("/")
-        self._connection: Any = None
+        scheme, self._host, port, path = parts
+        self._https = scheme == "https"
+        self._port = port or (443 if self._https else 80)
+        self._base = path.rstrip("/")
+        self._connection: _Wire | None = None
         self.headers = {"Accept": "application/json", "User-Agent": "klink-cli"}
         if target.token:
             self.headers["Authorization"] = f"Bearer {target.token}"
 
-    def _connect(self, timeout: float | None) -> Any:
-        import http.client
-
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        return cls(self._host, self._port, timeout=timeout or self.timeout)
+    def _connect(self, timeout: float | None) -> _Wire:
+        return _Wire(self._host, self._port, self._https, timeout or self.timeout)
 
     def send(
         self,
@@ -161,53 +313,67 @@ class Api:
         timeout: float | None = None,
     ) -> Response:
         """Send one request; the response body is not read yet (see Response)."""
-        import json as _json
-        from urllib.parse import quote, urlencode
-
-        url = self._base + quote(path, safe="/:@!$&'()*+,;=-._~")
+        url = "".join(c if c in _PATH_SAFE else _quote(c) for c in self._base + path)
         if params:
             query = {k: v for k, v in params.items() if v is not None}
             if query:
-                url += "?" + urlencode(query, doseq=True)
+                url += "?" + _query(query)
         all_headers = dict(self.headers)
         body: Any = content
         if json is not None:
-            body = _json.dumps(json).encode()
+            from klink.cli import jsonlite
+
+            body = jsonlite.dumps(json).encode()
             all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
-        if body is not None and not isinstance(body, bytes):
-            all_headers.setdefault("Transfer-Encoding", "chunked")
+        streamed = body is not None and not isinstance(body, bytes)
+        if streamed:
+            all_headers["Transfer-Encoding"] = "chunked"
+        elif body is not None or method in ("POST", "PUT", "PATCH"):
+            all_headers["Content-Length"] = str(len(body or b""))
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        head = f"{method} {url or '/'} HTTP/1.1\r\nHost: {host}:{self._port}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in all_headers.items()) + "\r\n"
         for attempt in (1, 2):
-            if self._connection is None or timeout is not None:
-                self._connection = self._connect(timeout)
             try:
-                self._connection.request(
-                    method,
-                    url,
-                    body=body,
-                    headers=all_headers,
-                    encode_chunked=body is not None and not isinstance(body, bytes),
-                )
-                return Response(self._connection.getresponse())
+                if self._connection is None or timeout is not None:
+                    if self._connection is not None:
+                        self._connection.close()
+                    self._connection = self._connect(timeout)
+                wire = self._connection
+                if streamed:
+                    wire.sock.sendall(head.encode("latin-1"))
+                    for chunk in body:
+                        if chunk:
+                            wire.sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    wire.sock.sendall(b"0\r\n\r\n")
+                else:
+                    wire.sock.sendall(head.encode("latin-1") + (body or b""))
+                return Response(wire, method)
             except (ConnectionError, OSError) as exc:
-                self._connection.close()
+                if self._connection is not None:
+                    self._connection.close()
                 self._connection = None
                 # A kept-alive connection the server closed: try once more on a new one.
-                if (
-                    attempt == 2
-                    or isinstance(exc, TimeoutError)
-                    or not isinstance(body, bytes | None)
-                ):
+                if attempt == 2 or isinstance(exc, TimeoutError) or streamed:
                     raise CliError(
                         f"cannot reach the Klink server at {self.target.server} ({exc}); "
                         "is `klink serve` running? (--server or KLINK_SERVER to choose another)"
                     ) from None
         raise AssertionError("unreachable")
 
+    def _finish(self, response: Response) -> None:
+        """After a body was read: keep the connection only if the server will reuse it."""
+        if not response.reusable and self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request; the JSON (or text) of a 2xx answer, else CliError with the server's
         message."""
         response = self.send(method, path, **kwargs)
+        response.content  # noqa: B018 - read it all, so the connection can be reused
+        self._finish(response)
         if response.status_code >= 400:
             raise CliError(describe_error(response))
         if response.status_code == 204 or not response.content:
@@ -219,27 +385,18 @@ class Api:
     def exists(self, path: str) -> bool:
         """Whether GET ``path`` finds something (404: no; any other error is raised)."""
         response = self.send("GET", path)
+        response.content  # noqa: B018 - read it, so the connection can be reused
+        self._finish(response)
         if response.status_code == 404:
-            response.content  # noqa: B018 - read it, so the connection can be reused
             return False
         if response.status_code >= 400:
             raise CliError(describe_error(response))
-        response.content  # noqa: B018
         return True
 
-    @contextmanager
-    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[Response]:
-        """A response whose body is read as it arrives: ``for line in r.iter_lines()``."""
-        response = self.send(method, path, **kwargs)
-        try:
-            if response.status_code >= 400:
-                raise CliError(describe_error(response))
-            yield response
-        finally:
-            # A partly read stream leaves the connection unusable for the next request.
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+    def stream(self, method: str, path: str, **kwargs: Any) -> _Stream:
+        """A response whose body is read as it arrives: ``with api.stream(…) as r:
+        for line in r.iter_lines()``."""
+        return _Stream(self, method, path, kwargs)
 
 
 def describe_error(response: Any) -> str:
@@ -251,3 +408,31 @@ def describe_error(response: Any) -> str:
         message, field = (response.text.strip()[:300] or response.reason_phrase), None
     suffix = f" [{field}]" if field and field not in message else ""
     return f"{message}{suffix} (HTTP {response.status_code})"
+
+
+class _Stream:
+    """``Api.stream``'s context manager (contextlib costs start-up; this is all it needs)."""
+
+    def __init__(self, api: Api, method: str, path: str, kwargs: dict[str, Any]) -> None:
+        self.api, self.method, self.path, self.kwargs = api, method, path, kwargs
+
+    def __enter__(self) -> Response:
+        response = self.api.send(self.method, self.path, **self.kwargs)
+        if response.status_code >= 400:
+            self.__exit__()
+            raise CliError(describe_error(response))
+        return response
+
+    def __exit__(self, *_exc: object) -> None:
+        # A partly read stream leaves the connection unusable for the next request.
+        if self.api._connection is not None:
+            self.api._connection.close()
+            self.api._connection = None
+
+
+def client_for(args: Any, timeout: float = 60.0) -> Api:
+    """The client a command's handler uses: ``--server``/``--token`` (or their fallbacks),
+    plus ``args.headers`` when a caller other than the terminal (chat) sets them."""
+    api = Api(resolve(args.server, args.token), timeout=timeout)
+    api.headers.update(getattr(args, "headers", None) or {})
+    return api
