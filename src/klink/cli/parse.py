@@ -24,6 +24,10 @@ class Args:
     def __init__(self, **values: object) -> None:
         self.__dict__.update(values)
 
+    def override(self, **values: object) -> None:
+        """Set what the caller decides rather than the command line (chat: server, token)."""
+        self.__dict__.update(values)
+
     def __getattr__(self, name: str) -> Any:  # only called for missing attributes
         raise AttributeError(name)
 
