@@ -4,8 +4,9 @@ A room is a chat room name (``#search``) or a URL. Room names go to each configu
 the generic webhook (``KLINK_NOTIFY_WEBHOOK_URL``) receives Klink's JSON event
 (``{"text", "room", "event": {...}}``), the Slack-compatible incoming webhook
 (``KLINK_NOTIFY_SLACK_URL``) receives ``{"channel", "text"}``, and with a bot token Slack's
-Web API gets one message per deployment, updated in place (``slack_api.py``). A room that is itself a URL gets
-the generic body (``https://…``) or the Slack body (``slack+https://…``) directly.
+Web API gets one message per deployment, updated in place (``slack_api.py``). A room that is
+itself a URL gets the generic body (``https://…``) or the Slack body (``slack+https://…``)
+directly.
 ``Dispatcher`` sends with a short timeout and returns the problems instead of raising: a
 notification never fails a deployment.
 """
