@@ -181,7 +181,7 @@ def top_names() -> list[str]:
 def _shown(arg: Arg) -> str:
     if arg.kind == "pos":
         return f"[{arg.metavar}]" if arg.optional else arg.metavar
-    text = arg.names[-1] if arg.kind == "flag" else f"{arg.names[-1]} {arg.metavar}"
+    text = arg.names[0] if arg.kind == "flag" else f"{arg.names[0]} {arg.metavar}"
     return text if arg.required else f"[{text}]"
 
 
