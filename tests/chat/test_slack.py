@@ -55,9 +55,7 @@ def test_without_a_signing_secret_slack_is_404(home: Path, slack: FakeSlack) -> 
     stop = serve(runtime, port)
     try:
         for path in ("commands", "events", "actions"):
-            answer = slack.send(
-                f"http://127.0.0.1:{port}/chat/slack/{path}", b"x=1", "text/plain"
-            )
+            answer = slack.send(f"http://127.0.0.1:{port}/chat/slack/{path}", b"x=1", "text/plain")
             assert answer.status_code == 404
         assert httpx.post(f"http://127.0.0.1:{port}/chat/hubot", content=b"{}").status_code == 404
     finally:
@@ -164,9 +162,7 @@ def test_link_codes_work_once_and_need_a_person(chat: Chat) -> None:
         assert again.json()["error"]["field"] == "code"
 
 
-def test_the_cli_links_with_its_own_token(
-    chat: Chat, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_cli_links_with_its_own_token(chat: Chat, capsys: pytest.CaptureFixture[str]) -> None:
     from klink.cli.main import main
 
     answer = chat.slack.slash(chat.url + COMMANDS, "link", user="UCLI").json()
@@ -180,8 +176,13 @@ def test_the_cli_links_with_its_own_token(
 
 def test_a_retried_event_runs_once(chat: Chat) -> None:
     url = chat.url + "/chat/slack/events"
-    event = {"type": "app_mention", "user": "U7", "text": "<@UFAKEBOT> envs", "channel": "C7",
-             "ts": "111.222"}
+    event = {
+        "type": "app_mention",
+        "user": "U7",
+        "text": "<@UFAKEBOT> envs",
+        "channel": "C7",
+        "ts": "111.222",
+    }
     assert chat.slack.event(url, event, "Ev1").status_code == 200
     assert chat.slack.event(url, event, "Ev1", retry=1).status_code == 200
     assert chat.slack.event(url, event, "Ev1", retry=2).status_code == 200
