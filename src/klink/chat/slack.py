@@ -264,6 +264,9 @@ async def actions(request: Request) -> Response:
     if verb in ("undo", "rollback", "redeploy"):
         line += f" -m 'from Slack, by {user}'"
     decided = await run_in_threadpool(commands.decide, runtime, user, line, PROG)
+    stale = await run_in_threadpool(_stale, runtime, verb, app, env, value.get("deployment"))
+    if stale and not isinstance(decided, Outcome):
+        decided = Outcome(stale, ok=False, private=True)
     response_url = payload.get("response_url")
     channel = (payload.get("channel") or {}).get("id")
     ts = (payload.get("container") or {}).get("message_ts") or (payload.get("message") or {}).get(
@@ -276,6 +279,23 @@ async def actions(request: Request) -> Response:
     reply = SlackReply(runtime, _header(decided), channel=channel, response_url=response_url, ts=ts)
     _runner(request).start(decided, reply)
     return Response(status_code=200)
+
+
+def _stale(runtime: Runtime, verb: str, app: str, env: str, deployment: Any) -> str | None:
+    """Why an Undo button may no longer press (its deployment is not app+env's latest):
+    ``undo`` acts on the latest, which must be the one the message is about."""
+    if verb != "undo" or not deployment:
+        return None
+    from klink.deploy.client import DeployClient
+
+    found = DeployClient(runtime.http("deploy")).deployments(app=app, env=env, limit=1)
+    if found and str(found[0]["id"]) == str(deployment):
+        return None
+    newer = f"; the latest is {found[0]['id']}" if found else ""
+    return (
+        f"this message is about deployment {deployment}, which is no longer the latest of "
+        f"{app}/{env}{newer}: `{PROG} undo {app} {env} -m WHY` undoes the latest"
+    )
 
 
 def _private(response_url: str, text: str) -> None:
