@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     import compileall
+
     import klink
 
     compileall.compile_dir(str(Path(klink.__file__).parent), quiet=1)
