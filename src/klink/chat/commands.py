@@ -97,6 +97,9 @@ class Job:
 
 
 class Reply(Protocol):
+    def start(self) -> None:
+        """Show that the command runs (before its first output)."""
+
     def progress(self, text: str) -> None:
         """The output so far (all of it), while the command runs."""
 
@@ -213,6 +216,10 @@ def run(runtime: Runtime, job: Job, reply: Reply, interval: float = 2.0) -> Outc
     from klink.cli.main import handler_of
     from klink.cli.output import capture
 
+    try:
+        reply.start()
+    except Exception:  # a failed update never stops the command
+        log.warning("chat reply failed", exc_info=True)
     sink = _Sink(reply.progress, interval)
     capture(sink)
     args = job.args

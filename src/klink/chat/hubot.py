@@ -40,6 +40,9 @@ class HubotReply:
         self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.sent = 0
 
+    def start(self) -> None:
+        pass  # the header line was queued with the answer's first bytes
+
     def progress(self, text: str) -> None:
         new = text[self.sent :]
         if new.strip():

@@ -96,6 +96,8 @@ class SlackReply:
             )
 
     def start(self) -> None:
+        if self.ts is not None:  # a button's message: it shows the result when done
+            return
         self._show(f"{self.header}\n_running…_", slack_blocks.message(f"{self.header}\n_running…_"))
 
     def progress(self, text: str) -> None:
@@ -163,14 +165,6 @@ def _runner(request: Request) -> commands.Runner:
     return runner
 
 
-def _begin(runner: commands.Runner, job: Job, reply: SlackReply) -> None:
-    try:
-        reply.start()
-    except Exception:
-        log.warning("posting to Slack failed", exc_info=True)
-    runner.start(job, reply)
-
-
 @router.post("/slack/commands")
 async def slash_command(request: Request) -> Response:
     body = await _verified(request)
@@ -187,10 +181,7 @@ async def slash_command(request: Request) -> Response:
         response_url=form.get("response_url"),
         summary=True,
     )
-    if reply.web is not None and reply.channel:
-        await run_in_threadpool(_begin, _runner(request), decided, reply)
-    else:
-        _runner(request).start(decided, reply)
+    _runner(request).start(decided, reply)
     return JSONResponse({"response_type": "in_channel", "text": f"{_header(decided)}: running…"})
 
 
@@ -239,7 +230,7 @@ def _mention(
         web.chat_postEphemeral(channel=channel, user=str(event.get("user", "")), text=decided.text)
         return
     reply = SlackReply(runtime, _header(decided), channel=channel, thread_ts=thread)
-    _begin(runner, decided, reply)
+    runner.start(decided, reply)
 
 
 @router.post("/slack/actions")
