@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -17,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from klink.testing.fake_slack import signature
 from tests.chat.conftest import HUBOT_SECRET, Chat
 from tests.conftest import free_port
 
@@ -24,9 +23,8 @@ HUBOT = Path(__file__).resolve().parents[2] / "integrations" / "hubot"
 
 
 def signed(body: bytes, secret: str = HUBOT_SECRET, stamp: int | None = None) -> dict[str, str]:
-    ts = str(int(time.time()) if stamp is None else stamp)
-    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-Klink-Request-Timestamp": ts, "X-Klink-Signature": f"v0={digest}"}
+    ts, digest = signature(secret, body, stamp)
+    return {"X-Klink-Request-Timestamp": ts, "X-Klink-Signature": digest}
 
 
 def test_endpoint_verifies_and_streams(chat: Chat) -> None:

@@ -19,10 +19,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from slack_sdk.signature import SignatureVerifier
 from starlette.concurrency import run_in_threadpool
 
-from klink.chat import commands
+from klink.chat import commands, signing
 from klink.chat.commands import Outcome
 from klink.errors import InvalidInput, NotFound, Unauthorized
 from klink.service.auth import runtime_of
@@ -70,12 +69,9 @@ async def hubot(request: Request) -> StreamingResponse:
     if not secret:
         raise NotFound("Hubot is not set up here (KLINK_HUBOT_SECRET)")
     body = await request.body()
-    try:
-        valid = SignatureVerifier(secret).is_valid(
-            body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
-        )
-    except (ValueError, TypeError):
-        valid = False
+    valid = signing.valid(
+        secret, body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
+    )
     if not valid:
         raise Unauthorized("bad or missing signature, or a stale timestamp")
     try:

@@ -25,6 +25,13 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 
 
+def signature(secret: str, body: bytes, timestamp: int | None = None) -> tuple[str, str]:
+    """(timestamp, ``v0=…``) as Slack signs a request (and the Hubot script, with its secret)."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
+    return stamp, f"v0={digest.hexdigest()}"
+
+
 @dataclass
 class Call:
     method: str  # "chat.postMessage", or "response:NAME" for a response_url
@@ -137,11 +144,8 @@ class FakeSlack:
 
     # -- what Slack sends to the app -----------------------------------------------------
     def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        digest = hmac.new(
-            self.signing_secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256
-        ).hexdigest()
-        return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
+        stamp, digest = signature(self.signing_secret, body, timestamp)
+        return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": digest}
 
     def send(
         self, url: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
