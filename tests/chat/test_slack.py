@@ -193,3 +193,30 @@ def test_a_retried_event_runs_once(chat: Chat) -> None:
     assert chat.slack.event(url, {**event, "ts": "111.333"}, "Ev2").status_code == 200
     chat.idle()
     assert len([c for c in chat.slack.called("chat.postMessage") if c.body["channel"] == "C7"]) == 2
+
+
+def test_without_a_bot_token_the_result_replaces_the_command_message(
+    home: Path, slack: FakeSlack
+) -> None:
+    port = free_port()
+    settings = make_settings(
+        home,
+        port,
+        KLINK_SLACK_SIGNING_SECRET=slack.signing_secret,
+        KLINK_SLACK_API_URL=slack.api_url,
+    )
+    runtime = Runtime.open(settings)
+    stop = serve(runtime, port)
+    try:
+        url = f"http://127.0.0.1:{port}{COMMANDS}"
+        answer = slack.slash(url, "envs", user="U5", name="only")
+        assert answer.json()["response_type"] == "in_channel"
+        (result,) = slack.wait_for(lambda: slack.called("response:only"))
+        assert result.body["replace_original"] is True
+        assert "NAME" in result.body["text"]  # the table of environments, even if empty
+        time.sleep(0.5)
+        assert len(slack.called("response:only")) == 1  # response_url takes five at most
+        assert [c for c in slack.calls if not c.method.startswith("response:")] == []
+    finally:
+        stop()
+        runtime.close()

@@ -65,7 +65,7 @@ export default (robot) => {
   const url = process.env.KLINK_URL || 'http://127.0.0.1:8642'
   const secret = process.env.KLINK_HUBOT_SECRET
   if (!secret) {
-    robot.logger.warning('hubot-klink: KLINK_HUBOT_SECRET is not set; klink commands are off')
+    robot.logger.warn('hubot-klink: KLINK_HUBOT_SECRET is not set; klink commands are off')
   }
   robot.hear(/^klink(?:\s+(.*))?$/i, async (res) => {
     if (!secret) return res.send('klink: KLINK_HUBOT_SECRET is not set for this bot')

@@ -94,12 +94,20 @@ class SlackReply:
                 text=text, blocks=blocks, replace_original=True, response_type="in_channel"
             )
 
+    @property
+    def live(self) -> bool:
+        """Whether updates go out as the output grows: through the Web API only (a
+        ``response_url`` takes five messages at most, kept for the result)."""
+        return self.web is not None and bool(self.channel)
+
     def start(self) -> None:
-        if self.ts is not None:  # a button's message: it shows the result when done
+        if self.ts is not None or not self.live:  # a button's message, or response_url only
             return
         self._show(f"{self.header}\n_running…_", slack_blocks.message(f"{self.header}\n_running…_"))
 
     def progress(self, text: str) -> None:
+        if not self.live:
+            return
         shown = f"{self.header}\n_running…_\n```{_tail(text)}```"
         self._show(shown, slack_blocks.message(shown))
 
@@ -120,7 +128,7 @@ class SlackReply:
             self.web.chat_postMessage(
                 channel=self.channel, thread_ts=self.ts, text=f"```{outcome.text}```"
             )
-        if self.summary and self.response_url and self.web is not None and self.channel:
+        if self.summary and self.response_url and self.live:
             WebhookClient(self.response_url, timeout=10).send(
                 text=shown, replace_original=True, response_type="in_channel"
             )
