@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from klink.service.runtime import Runtime
-from klink.testing.fake_slack import FakeSlack
+from klink.testing.fake_slack import Call, FakeSlack
 from tests.chat.conftest import Chat, serve
 from tests.conftest import free_port, make_settings
 
@@ -186,13 +186,18 @@ def test_a_retried_event_runs_once(chat: Chat) -> None:
     assert chat.slack.event(url, event, "Ev1").status_code == 200
     assert chat.slack.event(url, event, "Ev1", retry=1).status_code == 200
     assert chat.slack.event(url, event, "Ev1", retry=2).status_code == 200
+
+    def in_c7() -> list[Call]:
+        return [c for c in chat.slack.called("chat.postMessage") if c.body["channel"] == "C7"]
+
+    chat.slack.wait_for(in_c7)
+    time.sleep(1.0)
     chat.idle()
-    posted = [c for c in chat.slack.called("chat.postMessage") if c.body["channel"] == "C7"]
+    posted = in_c7()
     assert len(posted) == 1
     assert posted[0].body["thread_ts"] == "111.222"
     assert chat.slack.event(url, {**event, "ts": "111.333"}, "Ev2").status_code == 200
-    chat.idle()
-    assert len([c for c in chat.slack.called("chat.postMessage") if c.body["channel"] == "C7"]) == 2
+    chat.slack.wait_for(lambda: len(in_c7()) == 2)
 
 
 def test_without_a_bot_token_the_result_replaces_the_command_message(

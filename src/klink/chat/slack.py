@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from klink.chat import commands, links, signing
@@ -217,8 +218,11 @@ async def events(request: Request) -> Response:
             request.headers.get("x-slack-retry-num", "-"),
         )
         return Response(status_code=200)
-    await run_in_threadpool(_mention, runtime, _runner(request), payload, event)
-    return Response(status_code=200)
+    # After the answer: Slack wants it within 3 s, and the mention's reply is a Slack call.
+    return Response(
+        status_code=200,
+        background=BackgroundTask(_mention, runtime, _runner(request), payload, event),
+    )
 
 
 def _mention(
@@ -272,9 +276,11 @@ async def actions(request: Request) -> Response:
         "ts"
     )
     if isinstance(decided, Outcome):
-        if response_url:
-            await run_in_threadpool(_private, str(response_url), decided.text)
-        return Response(status_code=200)
+        if not response_url:
+            return Response(status_code=200)
+        return Response(
+            status_code=200, background=BackgroundTask(_private, str(response_url), decided.text)
+        )
     reply = SlackReply(runtime, _header(decided), channel=channel, response_url=response_url, ts=ts)
     _runner(request).start(decided, reply)
     return Response(status_code=200)
