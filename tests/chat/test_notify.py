@@ -93,3 +93,25 @@ def test_notification_buttons_check_the_presser(
     logged = caplog.text
     for secret in (chat.slack.token, chat.slack.signing_secret, chat.runtime.internal_token):
         assert secret not in logged
+
+
+def test_a_forged_button_is_refused(chat: Chat) -> None:
+    actions = f"{chat.url}/chat/slack/actions"
+    message = {
+        "channel": "C1",
+        "ts": "1.1",
+        "blocks": [
+            {
+                "type": "actions",
+                "elements": [
+                    {"action_id": "klink:undo", "value": '{"app": "x --yes", "env": "prod"}'},
+                    {"action_id": "klink:lock", "value": '{"app": "x", "env": "prod"}'},
+                ],
+            }
+        ],
+    }
+    for action in ("klink:undo", "klink:lock"):
+        answer = chat.slack.press(actions, message, action, user="U1")
+        assert answer.status_code == 400
+        assert answer.json()["error"]["field"] == "payload"
+    assert chat.slack.calls == []

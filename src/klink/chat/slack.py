@@ -30,6 +30,7 @@ from klink.chat import commands, links, signing
 from klink.chat.commands import Job, Outcome
 from klink.errors import KlinkError, NotFound, Unauthorized
 from klink.metadata.client import MetadataClient
+from klink.names import is_valid_name
 from klink.notify import slack_blocks
 from klink.service.auth import runtime_of
 from klink.service.runtime import Runtime
@@ -37,6 +38,7 @@ from klink.service.runtime import Runtime
 log = logging.getLogger(__name__)
 
 PROG = "/klink"
+BUTTON_VERBS = frozenset(verb for verb, _label, _style in slack_blocks.BUTTONS)
 LONG_OUTPUT_LINES = 12
 router = APIRouter(tags=["slack"])
 
@@ -253,7 +255,9 @@ async def actions(request: Request) -> Response:
         action = payload["actions"][0]
         verb = str(action["action_id"]).removeprefix("klink:")
         value = json.loads(action.get("value") or "{}")
-        app, env = str(value["app"]), str(value["env"])
+        app, env = value["app"], value["env"]
+        if verb not in BUTTON_VERBS or not (is_valid_name(app) and is_valid_name(env)):
+            raise ValueError(verb)
     except (ValueError, KeyError, IndexError, TypeError):
         return JSONResponse(
             {"error": {"code": "invalid", "message": "not a Klink button", "field": "payload"}},
@@ -293,7 +297,10 @@ def _stale(runtime: Runtime, verb: str, app: str, env: str, deployment: Any) -> 
         return None
     from klink.deploy.client import DeployClient
 
-    found = DeployClient(runtime.http("deploy")).deployments(app=app, env=env, limit=1)
+    try:
+        found = DeployClient(runtime.http("deploy")).deployments(app=app, env=env, limit=1)
+    except KlinkError as exc:
+        return f"cannot check that deployment {deployment} is still the latest: {exc.message}"
     if found and str(found[0]["id"]) == str(deployment):
         return None
     newer = f"; the latest is {found[0]['id']}" if found else ""
