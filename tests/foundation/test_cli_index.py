@@ -91,6 +91,7 @@ def test_parse_like_argparse() -> None:
         ("create-env e --provider gcp", "argument --provider: invalid choice: 'gcp'"),
         ("nosuchcommand", "argument COMMAND: invalid choice: 'nosuchcommand'"),
         ("config nosuch a b", "argument VERB: invalid choice: 'nosuch'"),
+        ("token", "the following arguments are required: VERB"),
     ],
 )
 def test_bad_command_lines(line: str, message: str) -> None:
@@ -106,7 +107,7 @@ def test_help_of_a_verb_and_a_group() -> None:
     assert "-m, --message MESSAGE" in info.value.text
     assert "usage: klink deploy APP ENV" in info.value.text
     with pytest.raises(HelpWanted) as info:
-        resolve(["config"])
+        resolve(["config", "--help"])
     assert "  log " in info.value.text
     assert "credential" not in info.value.text
 

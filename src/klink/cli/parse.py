@@ -153,13 +153,15 @@ def resolve(words: Sequence[str], prog: str = "klink") -> tuple[Verb, Args]:
     if verb is None:
         if words and group(words[0]):
             sub = group(words[0])
-            if len(words) > 1 and words[1] not in ("-h", "--help"):
-                names = ", ".join(repr(v.words[1]) for v in sub)
-                raise UsageError(
-                    f"argument VERB: invalid choice: {words[1]!r} (choose from {names})",
-                    f"usage: {prog} {words[0]} VERB ...",
-                )
-            raise HelpWanted(group_help(words[0], prog))
+            use = f"usage: {prog} {words[0]} VERB ..."
+            if len(words) == 1:
+                raise UsageError("the following arguments are required: VERB", use)
+            if words[1] in ("-h", "--help"):
+                raise HelpWanted(group_help(words[0], prog))
+            names = ", ".join(repr(v.words[1]) for v in sub)
+            raise UsageError(
+                f"argument VERB: invalid choice: {words[1]!r} (choose from {names})", use
+            )
         names = ", ".join(repr(n) for n in top_names())
         word = words[0] if words else ""
         raise UsageError(
