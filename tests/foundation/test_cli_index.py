@@ -76,6 +76,7 @@ def test_parse_like_argparse() -> None:
     args = parse(verb("create-app"), ["x", "--contact", "c", "--set", "a=1", "--set", "b=2"])
     assert args.set == ["a=1", "b=2"]
     assert parse(verb("undo"), ["a", "b", "-m", "m"]).verb == "undo"
+    assert parse(verb("undo"), ["a", "b", "--mess=m", "--dry"]).dry_run is True
     assert parse(verb("token create"), ["--name", "n", "--role", "reader"]).envs is None
 
 
@@ -88,6 +89,7 @@ def test_parse_like_argparse() -> None:
         ("deployments --limit x", "argument --limit: invalid int value: 'x'"),
         ("deployments --limit", "argument --limit: expected one argument"),
         ("deployments --nope", "unrecognized arguments: --nope"),
+        ("deployments --s x", "ambiguous option: --s could match --status, --server"),
         ("create-env e --provider gcp", "argument --provider: invalid choice: 'gcp'"),
         ("nosuchcommand", "argument COMMAND: invalid choice: 'nosuchcommand'"),
         ("config nosuch a b", "argument VERB: invalid choice: 'nosuch'"),

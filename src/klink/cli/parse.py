@@ -94,6 +94,13 @@ def parse(verb: Verb, argv: Sequence[str], prog: str = "klink") -> Args:
             raise HelpWanted(help_text(verb, prog))
         name, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
         arg = options.get(name)
+        if arg is None and name.startswith("--"):
+            # A unique prefix of a long option, as argparse allows (--dry for --dry-run).
+            matches = {a.dest: a for n, a in options.items() if n.startswith(name)}
+            if len(matches) > 1:
+                names = ", ".join(n for n in options if n.startswith(name))
+                raise UsageError(f"ambiguous option: {name} could match {names}", use)
+            arg = next(iter(matches.values()), None)
         if arg is None:
             raise UsageError(f"unrecognized arguments: {word}", use)
         seen.add(arg.dest)
