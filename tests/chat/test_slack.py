@@ -122,6 +122,9 @@ def test_link_then_act_with_exactly_that_identitys_rights(chat: Chat) -> None:
     refused = chat.slack.slash(url, "deploy search prod img-1 -m why", user="UPAT").json()
     assert refused["response_type"] == "ephemeral"
     assert "pat may not change environment prod" in refused["text"]
+    # Another chat user is not pat.
+    other = chat.slack.slash(url, "deploy search poke img-1 -m why", user="UOTHER").json()
+    assert "only read" in other["text"]
     # The services themselves see pat (not the internal token): pat cannot lock Klink.
     with chat.http() as http:
         internal = {"Authorization": f"Bearer {chat.runtime.internal_token}"}
@@ -145,6 +148,8 @@ def test_link_then_act_with_exactly_that_identitys_rights(chat: Chat) -> None:
     text = chat.slack.slash(url, "help", user="UPAT").json()["text"]
     assert "not linked" in text
     assert "no longer works" in text
+    assert chat.slack.slash(url, "unlink", user="UPAT").json()["text"].startswith("you are no")
+    assert "no longer works" not in chat.slack.slash(url, "help", user="UPAT").json()["text"]
 
 
 def test_link_codes_work_once_and_need_a_person(chat: Chat) -> None:

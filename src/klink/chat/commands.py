@@ -156,6 +156,8 @@ def help_text(who: Caller, prog: str) -> str:
             shown = shown.replace(" [--server SERVER] [--token TOKEN] [--json]", "")
             lines.append(f"• `{shown}`: {verb.help}")
     lines.append(f"• `{prog} link`: link yourself to your Klink token (`klink chat link CODE`)")
+    if who.linked:
+        lines.append(f"• `{prog} unlink`: stop acting as {p.name}")
     if who.stale_link:
         lines.append(f"(your link to {who.stale_link} no longer works: its token is gone)")
     return "\n".join(lines)
@@ -176,6 +178,10 @@ def decide(runtime: Runtime, chat_user: str, text: str, prog: str) -> Outcome | 
             f"`klink chat link {code}`\n(the code works once, for ten minutes)",
             private=True,
         )
+    if words == ["unlink"]:
+        gone = links.unlink(runtime.engine, chat_user)
+        text = "you are no longer linked: you may only read" if gone else "you were not linked"
+        return Outcome(text, private=True)
     try:
         verb, args = resolve(words, prog)
     except HelpWanted as wanted:
