@@ -78,6 +78,9 @@ def test_parse_like_argparse() -> None:
     assert parse(verb("undo"), ["a", "b", "-m", "m"]).verb == "undo"
     assert parse(verb("undo"), ["a", "b", "--mess=m", "--dry"]).dry_run is True
     assert parse(verb("token create"), ["--name", "n", "--role", "reader"]).envs is None
+    secret = parse(verb("apps"), ["--token", "klk_secret"])
+    assert secret.token == "klk_secret"
+    assert "klk_secret" not in repr(secret)
 
 
 @pytest.mark.parametrize(

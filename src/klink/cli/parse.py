@@ -32,7 +32,11 @@ class Args:
         raise AttributeError(name)
 
     def __repr__(self) -> str:
-        return f"Args({self.__dict__!r})"
+        # A token (the CLI's, or chat's internal one) never reaches a log line through repr().
+        shown = {
+            k: "***" if k in ("token", "headers") and v else v for k, v in self.__dict__.items()
+        }
+        return f"Args({shown!r})"
 
 
 class UsageError(Exception):
