@@ -108,8 +108,9 @@ def test_a_read_runs_and_its_message_is_updated_in_place(chat: Chat) -> None:
     assert message["updates"] >= 1  # "running…", then the result in the same message
     assert "a@b.c" in message["text"]
     assert "by unlinked via slack:T0FAKE/UREAD" in message["text"]
-    summary = chat.slack.called("response:r1")
-    assert "a@b.c" in summary[-1].body["text"]
+    (summary,) = chat.slack.called("response:r1")  # the command's own message: how it ended
+    assert summary.body["text"] == "`/klink info search` by unlinked via slack:T0FAKE/UREAD: done"
+    assert summary.body["replace_original"] is True
 
 
 def test_link_then_act_with_exactly_that_identitys_rights(chat: Chat) -> None:

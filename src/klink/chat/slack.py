@@ -132,8 +132,10 @@ class SlackReply:
                 channel=self.channel, thread_ts=self.ts, text=f"```{outcome.text}```"
             )
         if self.summary and self.response_url and self.live:
+            # The slash command's own "running…" says how it ended; the output is in the
+            # bot's message (and its thread), not twice in the channel.
             WebhookClient(self.response_url, timeout=10).send(
-                text=shown, replace_original=True, response_type="in_channel"
+                text=f"{self.header}: {status}", replace_original=True, response_type="in_channel"
             )
 
 
