@@ -97,6 +97,11 @@ def test_unlinked_user_reads_only_and_help_says_so(chat: Chat) -> None:
 def test_a_read_runs_and_its_message_is_updated_in_place(chat: Chat) -> None:
     with chat.http() as http:
         assert http.put("/metadata/applications/search", json={"metadata": {"contact": "a@b.c"}})
+    # --server and --token have no place in chat: it decides where and as whom.
+    for line in ("info search --server http://127.0.0.1:9", "info search --token klk_x"):
+        refused = chat.slack.slash(chat.url + COMMANDS, line, user="UREAD").json()
+        assert refused["response_type"] == "ephemeral"
+        assert "mean nothing in chat" in refused["text"]
     answer = chat.slack.slash(chat.url + COMMANDS, "info search", user="UREAD", channel="C9")
     assert answer.status_code == 200
     assert answer.json()["response_type"] == "in_channel"

@@ -129,7 +129,7 @@ def refusal(principal: Principal, verb: Verb, args: Args) -> str | None:
         )
     if not principal.has(need):
         return f"{principal.name} has role {principal.role}; `{verb.name}` needs {need}"
-    env = getattr(args, "env", None) if "env" in args.__dict__ else None
+    env = args.__dict__.get("env")
     if need == "deployer" and env and not principal.can_deploy(str(env)):
         return f"{principal.name} may not change environment {env}"
     return None
@@ -190,6 +190,12 @@ def decide(runtime: Runtime, chat_user: str, text: str, prog: str) -> Outcome | 
         if "COMMAND: invalid choice" in exc.message:
             return Outcome(f"unknown command `{words[0]}`\n{help_text(who, prog)}", False, True)
         return Outcome(f"{exc.message}\n`{exc.usage.removeprefix('usage: ')}`", False, True)
+    if args.__dict__.get("server") or args.__dict__.get("token"):
+        return Outcome(
+            "--server and --token mean nothing in chat: you act as your linked identity",
+            ok=False,
+            private=True,
+        )
     reason = refusal(who.principal, verb, args)
     if reason:
         return Outcome(reason, ok=False, private=True)
