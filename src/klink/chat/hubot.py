@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from klink.chat import commands, signing
 from klink.chat.commands import Outcome
-from klink.errors import InvalidInput, NotFound, Unauthorized
+from klink.errors import InvalidInput
 from klink.service.auth import runtime_of
 
 PROG = "klink"
@@ -65,15 +65,13 @@ class HubotReply:
 @router.post("/hubot")
 async def hubot(request: Request) -> StreamingResponse:
     runtime = runtime_of(request)
-    secret = runtime.settings.hubot_secret
-    if not secret:
-        raise NotFound("Hubot is not set up here (KLINK_HUBOT_SECRET)")
-    body = await request.body()
-    valid = signing.valid(
-        secret, body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
+    body = await signing.verified_body(
+        request,
+        runtime.settings.hubot_secret,
+        "KLINK_HUBOT_SECRET",
+        TIMESTAMP_HEADER,
+        SIGNATURE_HEADER,
     )
-    if not valid:
-        raise Unauthorized("bad or missing signature, or a stale timestamp")
     try:
         message = json.loads(body)
         user = str(message["user"]["id"])

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from klink.chat import commands, links, signing
 from klink.chat.commands import Job, Outcome
-from klink.errors import KlinkError, NotFound, Unauthorized
+from klink.errors import KlinkError
 from klink.metadata.client import MetadataClient
 from klink.names import is_valid_name
 from klink.notify import slack_blocks
@@ -153,20 +153,13 @@ def _chat_user(team: str | None, user: str) -> str:
 
 
 async def _verified(request: Request) -> bytes:
-    runtime = runtime_of(request)
-    secret = runtime.settings.slack_signing_secret
-    if not secret:
-        raise NotFound("Slack is not set up here (KLINK_SLACK_SIGNING_SECRET)")
-    body = await request.body()
-    valid = signing.valid(
-        secret,
-        body,
-        request.headers.get("x-slack-request-timestamp"),
-        request.headers.get("x-slack-signature"),
+    return await signing.verified_body(
+        request,
+        runtime_of(request).settings.slack_signing_secret,
+        "KLINK_SLACK_SIGNING_SECRET",
+        "x-slack-request-timestamp",
+        "x-slack-signature",
     )
-    if not valid:
-        raise Unauthorized("bad or missing Slack signature, or a stale timestamp")
-    return body
 
 
 def _form(body: bytes) -> dict[str, str]:
