@@ -77,6 +77,7 @@ class Outcome:
     private: bool = False
     verb: Verb | None = None
     args: Args | None = None
+    output: str = ""  # all the command wrote, as written (``text`` is it trimmed, for showing)
 
     @property
     def target(self) -> tuple[str, str] | None:
@@ -251,7 +252,8 @@ def run(runtime: Runtime, job: Job, reply: Reply, interval: float = 2.0) -> Outc
         log.exception("chat command %s failed", job.verb.name)
         sink.write("internal error; see Klink's log\n")
         ok = False
-    outcome = Outcome(sink.getvalue().strip() or "done", ok=ok, verb=job.verb, args=args)
+    output = sink.getvalue()
+    outcome = Outcome(output.strip() or "done", ok=ok, verb=job.verb, args=args, output=output)
     try:
         reply.finish(outcome)
     except Exception:

@@ -49,7 +49,7 @@ class HubotReply:
         self.sent = len(text)
 
     def finish(self, outcome: Outcome) -> None:
-        self.progress(outcome.text + "\n")  # what was not shown yet
+        self.progress(outcome.output)  # what was not shown yet
         summary = "done" if outcome.ok else "failed"
         self.lines.put({"type": "done", "ok": outcome.ok, "text": summary, "private": False})
         self.lines.put(None)
