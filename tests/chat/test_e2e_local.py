@@ -175,6 +175,13 @@ def test_slash_command_to_completed_deployment_then_undo_button(
     assert "undo hello dev" in updated["text"]
     with httpx.Client() as http:
         assert http.get(url).json()["version"] == "1.0"
+    # The undo is the same deployment: its notification is the same message, updated again.
+    assert (
+        len([c for c in slack.called("chat.postMessage") if c.body["channel"] == "#deploys"]) == 2
+    )
+    room_after = slack.messages[("#deploys", _ts(slack, "#deploys", 1))]
+    assert room_after["text"].startswith("Undo of hello/dev")
+    assert room_after["updates"] > room["updates"]
 
 
 def _ts(slack: FakeSlack, channel: str, index: int) -> str:
