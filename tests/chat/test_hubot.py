@@ -43,7 +43,7 @@ def test_endpoint_verifies_and_streams(chat: Chat) -> None:
     assert answer.json()["error"]["field"] == "user"
     answer = httpx.post(url, content=body, headers=signed(body), timeout=30)
     lines = [json.loads(line) for line in answer.text.splitlines()]
-    assert lines[0]["type"] == "progress"
+    assert lines[0]["type"] == "status"
     assert "envs` by unlinked via hubot:U1" in lines[0]["text"]
     assert lines[-1] == {"type": "done", "ok": True, "text": "done", "private": False}
     assert any("NAME" in line.get("text", "") for line in lines[1:-1])

@@ -81,6 +81,8 @@ export default (robot) => {
       for await (const line of lines) {
         if (line.type === 'done' && line.private) {
           await robot.send({ user, room: user.id }, line.text)
+        } else if (line.type === 'status') {
+          await res.send(line.text)
         } else if (line.type === 'done') {
           await res.send(line.ok ? `klink: ${line.text}` : `klink: *${line.text}*`)
         } else if (line.text) {

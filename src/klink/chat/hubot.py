@@ -5,9 +5,10 @@ The script forwards a ``klink …`` message as JSON (``{"user": {"id", "name"}, 
 v0=HMAC-SHA256(secret, "v0:{timestamp}:{raw body}")`` and ``X-Klink-Request-Timestamp``
 (more than five minutes away: refused). Without the secret the endpoint does not exist (404);
 a bad signature is a 401 and nothing runs. The answer is a stream of JSON lines, which the
-script posts to the room as they come: ``{"type": "progress", "text"}`` with new output while
-the command runs, then one ``{"type": "done", "ok", "text", "private"}`` (``private``: for that
-user only: help, a link code, a refusal).
+script posts to the room as they come: ``{"type": "status", "text"}`` (who runs what),
+``{"type": "progress", "text"}`` with new output while the command runs, then one
+``{"type": "done", "ok", "text", "private"}`` (``private``: for that user only: help, a link
+code, a refusal).
 """
 
 from __future__ import annotations
@@ -89,6 +90,6 @@ async def hubot(request: Request) -> StreamingResponse:
         reply.lines.put(None)
     else:
         header = f"`{PROG} {decided.line}` by {decided.caller.principal.actor}: running…"
-        reply.lines.put({"type": "progress", "text": header})
+        reply.lines.put({"type": "status", "text": header})
         request.app.state.chat_runner.start(decided, reply)
     return StreamingResponse(reply.stream(), media_type="application/x-ndjson")

@@ -294,7 +294,7 @@ VERBS: tuple[Verb, ...] = (
         *WAITING,
         chat="deployer",
     ),
-    Verb("watch", DEPLOY + "_watch", "follow a deployment until it ends", pos("id")),
+    Verb("watch", DEPLOY + "_watch", "follow a deployment until it ends", pos("id"), chat="reader"),
     *(
         Verb(
             verb,
