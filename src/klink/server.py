@@ -42,6 +42,7 @@ SERVICES: dict[str, str] = {
     "bake": "klink.bake.api:create_app",
     "config": "klink.config.api:create_app",
     "infra": "klink.infra.api:create_app",
+    "chat": "klink.chat.api:create_app",
 }
 
 

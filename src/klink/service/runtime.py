@@ -87,9 +87,9 @@ class Runtime:
         with self._lock:
             found = self.extras.get("notifier")
             if found is None:
-                from klink.notify import from_settings
+                from klink.notify import dispatcher_for
 
-                found = self.extras["notifier"] = from_settings(self.settings)
+                found = self.extras["notifier"] = dispatcher_for(self)
             notifier: Notifier = found
             return notifier
 
