@@ -165,6 +165,8 @@ def test_twenty_deployments_on_moto_with_a_fifth_of_calls_failing(
     engine = Engine(
         DeploymentStore(world.runtime.engine),
         services,
+        clock=world.clock,
+        sleep=world.clock.sleep,
         retry=RetryPolicy(budget=12, base=0.02, cap=0.2),
     )
     for number in range(20):
