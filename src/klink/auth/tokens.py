@@ -29,6 +29,9 @@ class Principal:
     name: str
     role: str
     envs: tuple[str, ...] | None = None  # deployer limited to these environments; None: all
+    # The person a front door (chat) acts for with its own token; recorded in the audit log.
+    # Nothing sets it yet: a client cannot claim it, only a trusted front door will.
+    on_behalf_of: str | None = None
 
     def has(self, role: str) -> bool:
         return _RANK[self.role] >= _RANK[role]
