@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "klink.cli.build",
     "klink.cli.deploy",
     "klink.cli.quickstart",
+    "klink.cli.audit",
 )
 
 # name -> (module, one-line help), in the order `klink --help` lists them.
@@ -45,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "create-env": ("klink.cli.meta", "create an environment"),
     "prop": ("klink.cli.meta", "get, set or delete one metadata property"),
     "token": ("klink.cli.meta", "manage API tokens"),
+    "audit": ("klink.cli.audit", "show the audit log: who changed what, when (admin)"),
     "config": ("klink.cli.config", "configuration repositories: clone, log, show, diff, validate"),
     "local-cloud": ("klink.cli.local", "run the local cloud (instances + HAProxy)"),
     "stop": ("klink.cli.local", "stop the server, local cloud, instances and HAProxy"),
