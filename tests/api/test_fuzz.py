@@ -42,10 +42,25 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     platform = Platform(root, {"PYTHONPATH": path, "KLINK_NETBLOCK_LOG": str(blocked)})
     try:
         platform.start()
+        _seed(platform)
         yield platform
     finally:
         platform.close()
     assert not blocked.exists(), blocked.read_text()
+
+
+def _seed(platform: Platform) -> None:
+    """The records the documents' examples name (app ``search``, env ``prod``), so that the
+    examples phase reaches past the 404s: config repositories, deployments, plans, bakes."""
+    platform.call(
+        "PUT",
+        "/metadata/environments/prod",
+        json={"metadata": {"provider": "local", "createConfigRepo": True}},
+    )
+    platform.call(
+        "PUT", "/metadata/applications/search", json={"metadata": {"contact": "s@example.com"}}
+    )
+    platform.call("POST", "/auth/tokens", json={"name": "ci", "role": "deployer"})
 
 
 def _operations(document: dict[str, object]) -> int:

@@ -10,7 +10,8 @@ app's ``openapi()`` with one that rewrites each operation once, when it is first
 - 401 for one that needs a token; 403 for one that needs more than ``reader`` (every valid
   token can read);
 - 404 for one with path parameters: the thing they name may not exist;
-- path parameters named ``app`` or ``env`` carry the name rule of ``klink.names``;
+- path parameters named ``app`` or ``env`` carry the name rule of ``klink.names`` and an
+  example (``search``, ``prod``: the names the docs use);
 - statuses a route declares itself (``responses=errors(409, 502)``) get the same body schema;
 - ``/healthcheck`` documents its 500 (a dependency failed) with the health body.
 
@@ -57,6 +58,7 @@ DESCRIPTIONS: dict[int, str] = {
 }
 
 PATH_NAME_RULES: dict[str, str] = {"app": NAME_RULE, "env": NAME_RULE}
+PATH_EXAMPLES: dict[str, str] = {"app": "search", "env": "prod"}
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _HEALTH = {
     "type": "object",
@@ -161,6 +163,7 @@ def _rewrite(service: str, route: APIRoute, method: str, operation: dict[str, An
             schema = parameter.setdefault("schema", {})
             schema.setdefault("pattern", rule)
             schema.setdefault("maxLength", 32)
+            parameter.setdefault("example", PATH_EXAMPLES[parameter["name"]])
     if route.path == "/healthcheck":
         ok = {"application/json": {"schema": _HEALTH}}
         responses["200"] = {"description": "Every dependency answers", "content": ok}
