@@ -65,8 +65,19 @@ def delete_token(
     tokens.delete_token(runtime_of(request).engine, name)
 
 
+class AuditEntry(BaseModel):
+    id: int
+    at: str = Field(description="when the request came in (ISO 8601, UTC)")
+    actor: str | None = Field(description="the token's name; null without a valid token")
+    on_behalf_of: str | None = Field(description="the person a front door acted for, if any")
+    action: str = Field(description='method and route, e.g. "POST /deploy/{app}/{env}"')
+    target: str = Field(description="the path acted on")
+    outcome: int = Field(description="the HTTP status answered")
+    detail: dict[str, Any] | None = Field(description="what the route adds (a push: refs)")
+
+
 class AuditPage(BaseModel):
-    entries: list[dict[str, Any]]
+    entries: list[AuditEntry]
     next: int | None = Field(description="pass as before= for the next page; null at the end")
 
 
