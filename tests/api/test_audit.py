@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from klink.auth.tables import audit
+from klink.server import create_app
 from klink.service.runtime import Runtime
+from tests.conftest import make_settings
 
 APP = {"metadata": {"contact": "search-team@example.com"}}
 ENV = {"metadata": {"provider": "local"}}
@@ -103,6 +107,23 @@ def test_the_actor_is_the_token_that_asked(client: TestClient, anon: TestClient)
 
 
 def test_filters_and_pages(client: TestClient) -> None:
+    filters_and_pages(client)
+
+
+@pytest.mark.postgres
+def test_filters_and_pages_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    runtime = Runtime.open(make_settings(tmp_path / "home", KLINK_DATABASE_URL=postgres_url))
+    try:
+        assert runtime.engine.dialect.name == "postgresql"
+        secret = runtime.settings.admin_token_path.read_text().strip()
+        headers = {"Authorization": f"Bearer {secret}"}
+        with TestClient(create_app(runtime), headers=headers) as client:
+            filters_and_pages(client)
+    finally:
+        runtime.close()
+
+
+def filters_and_pages(client: TestClient) -> None:
     for name in ("alpha", "beta", "gamma"):
         client.put(f"/metadata/applications/{name}", json=APP)
         client.put(f"/metadata/applications/{name}/owner", json={"value": "me"})
@@ -143,3 +164,9 @@ def test_filters_and_pages(client: TestClient) -> None:
     naive = client.get("/auth/audit", params={"since": "2026-01-01T00:00:00"})
     assert naive.status_code == 400
     assert client.get("/auth/audit", params={"limit": 0}).json()["error"]["field"] == "limit"
+
+    # LIKE's own wildcards in a target are data, not patterns.
+    client.put("/metadata/applications/xay/owner", json={"value": 1})
+    assert len(entries(client, target="/metadata/applications/xay")) == 1
+    assert entries(client, target="/metadata/applications/x_y") == []
+    assert entries(client, target="/metadata/applications/x%") == []
