@@ -90,10 +90,9 @@ _DECLARED: dict[str, dict[tuple[str, str], tuple[int, ...]]] = {
         ("post", "/{app}/{env}/resume"): _DEPLOY_CONTROL,
         ("post", "/{app}/{env}/cancel"): _DEPLOY_CONTROL,
         ("post", "/{app}/{env}/retry"): _DEPLOY_CONTROL,
-        ("post", "/{app}/{env}/undo"): (201, 409, 502),
+        ("post", "/{app}/{env}/undo"): (409, 502),
         ("post", "/{app}/{env}/unlock"): _DEPLOY_CONTROL,
         ("post", "/{app}/{env}/resize"): (409, 502),
-        ("post", "/lock"): (),
         ("get", "/{app}/{env}/images"): (502,),
         ("get", "/{app}/{env}/boxes"): (502,),
     }
