@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from klink.auth.tables import audit
 from klink.server import create_app
 from klink.service.runtime import Runtime
-from tests.conftest import make_settings
+from tests.conftest import LiveServer, make_settings
 
 APP = {"metadata": {"contact": "search-team@example.com"}}
 ENV = {"metadata": {"provider": "local"}}
@@ -170,3 +170,46 @@ def filters_and_pages(client: TestClient) -> None:
     assert len(entries(client, target="/metadata/applications/xay")) == 1
     assert entries(client, target="/metadata/applications/x_y") == []
     assert entries(client, target="/metadata/applications/x%") == []
+
+
+def _boom_app(runtime: Runtime) -> Any:
+    from fastapi import APIRouter
+
+    from klink.service import make_service
+
+    router = APIRouter()
+
+    @router.post("/boom/{thing}")
+    def boom(thing: str) -> None:
+        raise RuntimeError(f"no {thing}")
+
+    return make_service("boom", runtime, [router])
+
+
+def test_an_unexpected_error_is_recorded_as_500(runtime: Runtime, admin_token: str) -> None:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with TestClient(_boom_app(runtime), raise_server_exceptions=False) as boom:
+        assert boom.post("/boom/x", headers=headers).status_code == 500
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(sa.select(audit.c.action, audit.c.target, audit.c.outcome)).all()
+    assert [tuple(r) for r in rows] == [("POST /boom/boom/{thing}", "/boom/boom/x", 500)]
+
+
+def test_a_streamed_answer_is_recorded(live_server: LiveServer) -> None:
+    with live_server.client() as http:
+        http.put("/metadata/environments/poke", json=ENV)
+        with http.stream("POST", "/bake/base", json={}) as answer:
+            lines = list(answer.iter_lines())
+            assert answer.status_code == 200, lines
+        assert "result" in lines[-1]
+        [entry] = http.get("/auth/audit", params={"action": "POST /bake/base"}).json()["entries"]
+    assert (entry["actor"], entry["target"], entry["outcome"]) == ("admin", "/bake/base", 200)
+
+
+def test_a_log_that_cannot_be_written_does_not_change_the_answer(
+    client: TestClient, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE audit RENAME TO audit_away"))
+    assert client.put("/metadata/applications/search", json=APP).status_code == 201
+    assert "could not record PUT /metadata/applications/{name}" in caplog.text
