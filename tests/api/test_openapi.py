@@ -122,3 +122,16 @@ def test_streams_and_files_are_documented_as_what_they_are(
     assert {"application/x-ndjson", "application/json"} <= set(bake["content"])
     health = documents["auth"]["paths"]["/healthcheck"]["get"]["responses"]
     assert health["500"]["content"]["application/json"]["schema"]["required"][0] == "name"
+
+
+def test_query_filters_and_bodies_carry_the_name_rule(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    listing = documents["deploy"]["paths"]["/deployments"]["get"]["parameters"]
+    by_name = {p["name"]: p["schema"] for p in listing}
+    for name in ("app", "env"):
+        [string] = [b for b in by_name[name]["anyOf"] if b.get("type") == "string"]
+        assert string["pattern"] == NAME_RULE
+    request = documents["auth"]["components"]["schemas"]["TokenRequest"]["properties"]["envs"]
+    [array] = [b for b in request["anyOf"] if b.get("type") == "array"]
+    assert array["items"]["pattern"] == NAME_RULE

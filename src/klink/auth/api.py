@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from klink.auth import audit, tokens
 from klink.auth.tokens import Principal
 from klink.errors import InvalidInput
-from klink.names import check_name
+from klink.names import NAME_RULE, check_name
 from klink.service import Runtime, admin, current_principal, make_service, runtime_of
 from klink.service.openapi import errors
 
@@ -26,7 +26,9 @@ TOKEN_NAME = r"^[a-z][a-z0-9._@-]{0,63}$"  # noqa: S105 - a name rule, not a sec
 class TokenRequest(BaseModel):
     name: str = Field(pattern=TOKEN_NAME)
     role: str = Field(pattern="^(reader|deployer|admin)$")
-    envs: list[str] | None = None
+    envs: list[Annotated[str, Field(json_schema_extra={"pattern": NAME_RULE})]] | None = Field(
+        default=None, description="deployer only: the environments it may change"
+    )
 
 
 router = APIRouter(tags=["tokens"])

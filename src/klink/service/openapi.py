@@ -10,8 +10,8 @@ app's ``openapi()`` with one that rewrites each operation once, when it is first
 - 401 for one that needs a token; 403 for one that needs more than ``reader`` (every valid
   token can read);
 - 404 for one with path parameters: the thing they name may not exist;
-- path parameters named ``app`` or ``env`` carry the name rule of ``klink.names`` and an
-  example (``search``, ``prod``: the names the docs use);
+- path and query parameters named ``app`` or ``env`` carry the name rule of ``klink.names``,
+  path ones an example too (``search``, ``prod``: the names the docs use);
 - statuses a route declares itself (``responses=errors(409, 502)``) get the same body schema;
 - ``/healthcheck`` documents its 500 (a dependency failed) with the health body.
 
@@ -57,7 +57,7 @@ DESCRIPTIONS: dict[int, str] = {
     503: "The cloud kept throttling after the bounded retries",
 }
 
-PATH_NAME_RULES: dict[str, str] = {"app": NAME_RULE, "env": NAME_RULE}
+NAME_RULES: dict[str, str] = {"app": NAME_RULE, "env": NAME_RULE}
 PATH_EXAMPLES: dict[str, str] = {"app": "search", "env": "prod"}
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _HEALTH = {
@@ -143,6 +143,14 @@ def _error_response(status: int, existing: dict[str, Any] | None) -> dict[str, A
     return response
 
 
+def _constrain(schema: dict[str, Any], rule: str) -> None:
+    """Put the name rule on the string form of ``schema`` (an optional one is an anyOf)."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch.setdefault("pattern", rule)
+            branch.setdefault("maxLength", 32)
+
+
 def _rewrite(service: str, route: APIRoute, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
@@ -157,12 +165,11 @@ def _rewrite(service: str, route: APIRoute, method: str, operation: dict[str, An
         if code.isdigit() and int(code) >= 400:
             responses[code] = _error_response(int(code), response)
     for parameter in operation.get("parameters", []):
-        rule = PATH_NAME_RULES.get(parameter.get("name", ""))
-        if parameter.get("in") == "path" and rule is not None:
-            schema = parameter.setdefault("schema", {})
-            schema.setdefault("pattern", rule)
-            schema.setdefault("maxLength", 32)
-            parameter.setdefault("example", PATH_EXAMPLES[parameter["name"]])
+        rule = NAME_RULES.get(parameter.get("name", ""))
+        if parameter.get("in") in ("path", "query") and rule is not None:
+            _constrain(parameter.setdefault("schema", {}), rule)
+            if parameter["in"] == "path":
+                parameter.setdefault("example", PATH_EXAMPLES[parameter["name"]])
     if route.path == "/healthcheck":
         ok = {"application/json": {"schema": _HEALTH}}
         responses["200"] = {"description": "Every dependency answers", "content": ok}
