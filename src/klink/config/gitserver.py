@@ -218,10 +218,11 @@ async def serve(request: Request, repos: ConfigRepos, app: str, env: str, path: 
         finally:
             await proc.wait()
             if push:
+                outcome: int | None = None  # unknown: the entry keeps the HTTP status
                 try:
                     outcome, detail = await asyncio.to_thread(_push_record, git_dir, before)
                 except KlinkError as exc:
-                    outcome, detail = 200, {"error": f"could not read what landed: {exc}"}
+                    detail = {"error": f"could not read what landed: {exc.message}"}
                 audit.describe(request, outcome=outcome, detail=detail)
 
     media_type: Any = headers.pop("Content-Type", None)
