@@ -130,6 +130,17 @@ VERBS: tuple[Verb, ...] = (
     Verb("token list", META + "_token_list", "list tokens"),
     Verb("token delete", META + "_token_delete", "delete a token", pos("name")),
     Verb(
+        "audit",
+        "klink.cli.audit:_audit",
+        "show the audit log: who changed what, when (admin)",
+        opt("--actor", help="only this token's changes"),
+        opt("--action", help='only this action, e.g. "git push" or "POST /deploy/{app}/{env}"'),
+        opt("--target", help="only this path and below it, e.g. /metadata/applications/search"),
+        opt("--since", help="ISO 8601 time (UTC unless it says) or an age: 30m, 12h, 7d"),
+        opt("--limit", type=int, default=50, help="entries per page (1-1000)"),
+        opt("--before", type=int, help="the page after the one that printed this id"),
+    ),
+    Verb(
         "chat link",
         "klink.cli.chatlink:_link",
         "link the chat user who was shown CODE to your token",

@@ -27,6 +27,7 @@ from klink.errors import InvalidInput, NotFound
 from klink.metadata.client import MetadataClient
 from klink.names import check_name
 from klink.service import HealthCheck, Runtime, admin, make_service, reader, runtime_of
+from klink.service.openapi import errors
 
 router = APIRouter(tags=["config"])
 _REPOS_KEY = "config.repos"
@@ -94,7 +95,10 @@ def list_app_repos(
     return {"repos": [_describe(request, a, e) for a, e in _repos(request).all(app)]}
 
 
-@router.post("/repos/{app}/{env}")
+@router.post(
+    "/repos/{app}/{env}",
+    responses={201: {"description": "The repository was created"}, **errors(502)},
+)
 def create_repo(
     app: str,
     env: str,

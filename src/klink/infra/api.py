@@ -21,6 +21,7 @@ from klink.infra import drift, service, store
 from klink.names import check_name
 from klink.service import Runtime, admin, make_service, reader, runtime_of
 from klink.service.auth import deployer
+from klink.service.openapi import errors
 
 router = APIRouter(tags=["infra"])
 
@@ -32,7 +33,7 @@ class ApplyBody(BaseModel):
     )
 
 
-@router.get("/{app}/{env}/plan")
+@router.get("/{app}/{env}/plan", responses=errors(502))
 def get_plan(
     app: str,
     env: str,
@@ -45,7 +46,7 @@ def get_plan(
     return service.plan(runtime_of(request), app, env, at).to_json()
 
 
-@router.post("/{app}/{env}/apply")
+@router.post("/{app}/{env}/apply", responses=errors(409, 502))
 def post_apply(
     app: str,
     env: str,
@@ -86,7 +87,7 @@ def get_drift(
     return {"reports": store.drift_reports(runtime_of(request).engine, env)}
 
 
-@router.post("/drift/run")
+@router.post("/drift/run", responses=errors(502))
 def run_drift(
     request: Request,
     _p: Annotated[Principal, Depends(admin)],

@@ -12,14 +12,20 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from klink.auth.tokens import Principal
 from klink.config.appcreated import create_config_repos
 from klink.errors import InvalidInput
+from klink.metadata.keys import KEY_RULE
 from klink.metadata.store import MetadataStore, Record
+from klink.names import NAME_RULE
 from klink.service import Runtime, admin, make_service, reader, runtime_of
+
+# Documented rules of the path (checked by the store, which names the field in its 400).
+RecordName = Annotated[str, Path(json_schema_extra={"pattern": NAME_RULE, "maxLength": 32})]
+Key = Annotated[str, Path(json_schema_extra={"pattern": KEY_RULE, "maxLength": 128})]
 
 # Hooks run after an application is created: (runtime, record, actor). The config service
 # registers one that creates the application's config repositories.
@@ -67,9 +73,12 @@ def _routes(kind: str, plural: str) -> APIRouter:
             return {plural: [r.to_json() for r in records]}
         return {plural: [r.name for r in records]}
 
-    @router.put("/{name}")
+    @router.put(
+        "/{name}",
+        responses={201: {"description": f"The {kind} was created"}},
+    )
     def put_record(
-        name: str,
+        name: RecordName,
         request: Request,
         response: Response,
         principal: Annotated[Principal, Depends(admin)],
@@ -88,19 +97,19 @@ def _routes(kind: str, plural: str) -> APIRouter:
 
     @router.get("/{name}")
     def get_record(
-        name: str, request: Request, _p: Annotated[Principal, Depends(reader)]
+        name: RecordName, request: Request, _p: Annotated[Principal, Depends(reader)]
     ) -> dict[str, Any]:
         return _store(request).get(kind, name).to_json()
 
     @router.delete("/{name}", status_code=204)
     def delete_record(
-        name: str, request: Request, principal: Annotated[Principal, Depends(admin)]
+        name: RecordName, request: Request, principal: Annotated[Principal, Depends(admin)]
     ) -> None:
         _store(request).delete(kind, name, actor=principal.name, at=runtime_of(request).clock())
 
     @router.get("/{name}/history")
     def get_history(
-        name: str,
+        name: RecordName,
         request: Request,
         _p: Annotated[Principal, Depends(reader)],
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
@@ -111,7 +120,7 @@ def _routes(kind: str, plural: str) -> APIRouter:
 
     @router.get("/{name}/{key}")
     def get_key(
-        name: str, key: str, request: Request, _p: Annotated[Principal, Depends(reader)]
+        name: RecordName, key: Key, request: Request, _p: Annotated[Principal, Depends(reader)]
     ) -> dict[str, Any]:
         record = _store(request).get(kind, name)
         if key not in record.metadata:
@@ -120,8 +129,8 @@ def _routes(kind: str, plural: str) -> APIRouter:
 
     @router.put("/{name}/{key}")
     def put_key(
-        name: str,
-        key: str,
+        name: RecordName,
+        key: Key,
         body: ValueBody,
         request: Request,
         principal: Annotated[Principal, Depends(admin)],
@@ -133,7 +142,10 @@ def _routes(kind: str, plural: str) -> APIRouter:
 
     @router.delete("/{name}/{key}", status_code=204)
     def delete_key(
-        name: str, key: str, request: Request, principal: Annotated[Principal, Depends(admin)]
+        name: RecordName,
+        key: Key,
+        request: Request,
+        principal: Annotated[Principal, Depends(admin)],
     ) -> None:
         _store(request).delete_key(
             kind, name, key, actor=principal.name, at=runtime_of(request).clock()

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from klink import __version__, store
 from klink.errors import KlinkError
+from klink.service import audit, openapi
 from klink.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -167,4 +168,6 @@ def make_service(
 
     for router in routers:
         app.include_router(router)
+    openapi.install(app, name)
+    audit.install(app, name, runtime)
     return app
