@@ -24,8 +24,7 @@ def token(world: World, name: str, role: str = "deployer", envs: list[str] | Non
 def person(world: World, name: str, role: str = "deployer", **kw: Any) -> TestClient:
     """A client of the same app that calls as ``name``."""
     secret = token(world, name, role, **kw)
-    client = TestClient(world.client.app, headers={"Authorization": f"Bearer {secret}"})
-    return client
+    return TestClient(world.client.app, headers={"Authorization": f"Bearer {secret}"})
 
 
 def rule(world: World, key: str, value: Any, env: str = "prod") -> None:

@@ -38,7 +38,8 @@ def test_promote_deploys_what_runs_in_poke_with_prods_config(world: World) -> No
     assert d["promotedFrom"] == lineage
     assert summary(world, d["id"])["promotedFrom"] == lineage
     user_data = d["newState"]["launch"]["user_data"]
-    assert "where=prod" in user_data and "where=poke" not in user_data
+    assert "where=prod" in user_data
+    assert "where=poke" not in user_data
 
 
 def test_promotes_from_names_the_source(world: World) -> None:
