@@ -2,8 +2,10 @@
 resize, deployments, boxes, lock, unlock; all clients of the deploy API (``klink worker``, the
 engine without the API, is a process entry point: ``cli/server.py``).
 
-``watch`` follows a deployment's log incrementally; exit 0 when it completes, 1 otherwise;
-Ctrl-C stops watching and leaves the deployment running.
+``watch`` follows a deployment's log incrementally, with a line whenever what it waits for
+changes (``waitingFor``); exit 0 when it completes, 1 otherwise; Ctrl-C stops watching and
+leaves the deployment running. ``deployments`` shows each one's lineage (promoted from) and
+what a deployment that is not moving waits for.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--message", required=True, help="why (recorded and notified)")
     p.add_argument("--commit", help="config commit or ref (default: HEAD)")
     p.add_argument("--yes", action="store_true", help="no confirmation for the newest image")
+    p.add_argument(
+        "--no-window-wait", action="store_true", help="refuse instead of waiting for a window"
+    )
     p.set_defaults(handler=_deploy)
 
     for verb, text in (
@@ -55,6 +60,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         ("retry", "re-run the failed action"),
     ):
         p = sub.add_parser(verb, parents=[common, target], help=text)
+        if verb == "pause":
+            p.add_argument("-m", "--message", default="", help="why (shown as waitingFor)")
         p.set_defaults(handler=_control, verb=verb)
 
     p = sub.add_parser("watch", parents=[common], help="follow a deployment until it ends")
@@ -108,20 +115,22 @@ def _deploy(args: argparse.Namespace) -> int:
     client = api(args)
     image = args.image or _newest_image(client, args.app, args.env, args.yes)
     body: dict[str, Any] = {"image": image, "message": args.message, "dryRun": args.dry_run}
+    if args.no_window_wait:
+        body["windowWait"] = False
     if args.commit:
         body["commit"] = args.commit
     result = client.call("POST", f"/deploy/{args.app}/{args.env}", json=body)
-    return _started(client, args, result)
+    return started(client, args, result)
 
 
 def _again(args: argparse.Namespace) -> int:
     client = api(args)
     body = {"message": args.message, "dryRun": args.dry_run}
     result = client.call("POST", f"/deploy/{args.app}/{args.env}/{args.verb}", json=body)
-    return _started(client, args, result)
+    return started(client, args, result)
 
 
-def _started(client: Api, args: argparse.Namespace, result: dict[str, Any]) -> int:
+def started(client: Api, args: argparse.Namespace, result: dict[str, Any]) -> int:
     if result.get("dryRun"):
         _print_plan(args, result)
         return 0
@@ -150,7 +159,9 @@ def _print_plan(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 
 def _control(args: argparse.Namespace) -> int:
-    result = api(args).call("POST", f"/deploy/{args.app}/{args.env}/{args.verb}")
+    message = getattr(args, "message", "")
+    body = {"message": message} if message else None
+    result = api(args).call("POST", f"/deploy/{args.app}/{args.env}/{args.verb}", json=body)
     if args.json:
         emit_json(result)
     else:
@@ -159,7 +170,7 @@ def _control(args: argparse.Namespace) -> int:
 
 
 def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) -> int:
-    since = 0
+    since, waiting = 0, None
     try:
         while True:
             page = client.call(
@@ -173,6 +184,10 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
                     say(f"{line['at'][11:19]} {progress:>9} {line['message']}")
             since = page["next"]
             status = page["status"]
+            if page.get("waitingFor") != waiting:
+                waiting = page.get("waitingFor")
+                if waiting and not as_json:
+                    say(f"{'':>18} waiting for: {waiting}")
             if status in FINAL or status == "paused":
                 break
             time.sleep(poll)
@@ -190,8 +205,9 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
     elif status == "completed":
         say(f"deployment {deployment_id} completed")
     elif status == "paused":
+        why = f" ({summary['waitingFor']})" if summary.get("waitingFor") else ""
         err(
-            f"klink: deployment {deployment_id} is paused at {summary['current']}; "
+            f"klink: deployment {deployment_id} is paused at {summary['current']}{why}; "
             f"`klink resume {summary['app']} {summary['env']}` goes on"
         )
     else:
@@ -214,7 +230,7 @@ def _deployments(args: argparse.Namespace) -> int:
         emit_json(found)
         return 0
     table(
-        ["id", "app", "env", "image", "status", "user", "created", "message"],
+        ["id", "app", "env", "image", "status", "from", "user", "created", "waiting for / message"],
         [
             [
                 d["id"],
@@ -222,14 +238,22 @@ def _deployments(args: argparse.Namespace) -> int:
                 d["env"],
                 d["image"],
                 d["status"] + (" (undo)" if d["undo"] else ""),
+                _lineage(d.get("promotedFrom")),
                 d["user"],
                 (d["createdAt"] or "")[:19],
-                d["message"],
+                d.get("waitingFor") or d["message"],
             ]
             for d in found
         ],
     )
     return 0
+
+
+def _lineage(source: dict[str, Any] | None) -> str:
+    """Where a promoted deployment came from: ``poke (3f2a9c1b7d4e)``."""
+    if not source:
+        return "-"
+    return f"{source['env']} ({source.get('deployment') or '?'})"
 
 
 def _boxes(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "klink.cli.infra",
     "klink.cli.build",
     "klink.cli.deploy",
+    "klink.cli.release",
     "klink.cli.quickstart",
 )
 
@@ -55,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "images": ("klink.cli.build", "list an app's images"),
     "delete-image": ("klink.cli.build", "deregister an image not in use"),
     "deploy": ("klink.cli.deploy", "deploy an image (red-black)"),
+    "promote": ("klink.cli.release", "deploy to an environment the image running in another"),
+    "approve": ("klink.cli.release", "approve a deployment that waits for approvals"),
+    "reject": ("klink.cli.release", "reject a deployment that waits for approvals"),
+    "override": ("klink.cli.release", "let a deployment through its window or freeze (admin)"),
     "watch": ("klink.cli.deploy", "follow a deployment until it ends"),
     "undo": ("klink.cli.deploy", "undo the failed or paused deployment, or the last completed one"),
     "rollback": ("klink.cli.deploy", "deploy the previous image and config again"),
