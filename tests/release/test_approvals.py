@@ -219,3 +219,53 @@ def test_a_message_is_required_to_decide(world: World) -> None:
     response = alice.post(f"/deploy/deployments/{deployment_id}/approve", json={"message": " "})
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "message"
+
+
+def test_under_the_global_lock_reject_goes_and_approve_does_not(world: World) -> None:
+    deployment_id = waiting(world)
+    world.ok("POST", "/deploy/lock", json={"message": "incident"})
+    alice = person(world, "alice")
+    refused = alice.post(f"/deploy/deployments/{deployment_id}/approve", json={"message": "ok"})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "locked"
+    rejected = alice.post(f"/deploy/deployments/{deployment_id}/reject", json={"message": "no"})
+    assert rejected.status_code == 200, rejected.text
+    assert world.get(deployment_id)["status"] == "cancelled"
+
+
+def test_a_rejection_while_an_engine_runs_the_gate_is_applied_when_it_ends() -> None:
+    """A deployment leased by an engine is not changed under it: the rejection is recorded as
+    a request and applied by the holder at the action boundary, through the state machine."""
+    from klink.deploy import controls
+    from klink.deploy.model import Deployment
+
+    d = Deployment("d1", "search", "prod", IMG1, None, "admin", "m")
+    lines, due = controls.reject(d, True, "bob: no")
+    assert (d.status, d.control, due) == ("preparing", "reject:bob: no", False)
+    assert lines == ["rejection by bob: no: applied after the running action"]
+    assert controls.apply_requested(d, d.control) == ["rejected by bob: no: cancelled"]
+    assert (d.status, d.error, d.control) == ("cancelled", "rejected by bob: no", None)
+
+
+def test_the_gates_end_preparation_after_every_read() -> None:
+    from klink.deploy import plan as planner
+    from klink.deploy.actions.registry import actions
+
+    names = planner.names(planner.PREPARATION)
+    gates = names.index("await_approval")
+    assert names[gates : gates + 3] == ["await_approval", "await_window", "complete_preparation"]
+    registry = actions()
+    assert all(registry[name].reads for name in names[:gates])  # nothing before them writes
+    assert not registry["await_approval"].reads  # a dry run shows them; it never waits
+    assert not registry["await_window"].reads
+
+
+def test_a_dry_run_shows_the_gates_without_waiting(world: World) -> None:
+    ready(world)
+    rule(world, "approvals", ONE)
+    result = world.ok(
+        "POST", "/deploy/search/prod", json={"image": IMG1, "message": "m", "dryRun": True}
+    )
+    shown = {s["name"]: s["runs"] for s in result["plan"]}
+    assert shown["await_approval"] == "when deployed"
+    assert shown["build_new_state"] == "now"
