@@ -126,7 +126,8 @@ class Rules:
 
 
 def describe_time(at: datetime, now: datetime, zone: ZoneInfo | None) -> str:
-    """``Mon 09:00 Europe/London`` within a week of ``now``; with the date beyond it."""
+    """``Mon 09:00 Europe/London`` less than six days from ``now`` (a weekday names one day
+    then); with the date beyond."""
     local = at.astimezone(zone or UTC)
     name = zone.key if zone is not None else "UTC"
     if at - now < timedelta(days=6):
