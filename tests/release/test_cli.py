@@ -74,7 +74,16 @@ def test_promote_approve_watch(
     assert err.startswith("klink: environment prod names no promotesFrom")
     assert err.count("\n") == 1
     code, out, err = klink(
-        capsys, server, "promote", "search", "poke", "prod", "-m", "go", "--no-wait", "--json"
+        capsys, server, "promote", "search", "poke", "prod", "-m", "go", "--dry-run"
+    )
+    assert code == 0, err
+    assert "dry run: search/prod image img-000000000002" in out
+    assert "await_approval" in out
+    with server.client() as http:
+        value = {"value": "poke"}
+        assert http.put("/metadata/environments/prod/promotesFrom", json=value).status_code < 300
+    code, out, err = klink(
+        capsys, server, "promote", "search", "prod", "-m", "go", "--no-wait", "--json"
     )
     assert code == 0, err
     promoted = json.loads(out)["id"]

@@ -212,5 +212,6 @@ def _message(message: str) -> str:
 
 
 def _summary(c: Commands, d: Deployment) -> dict[str, Any]:
+    """What a decision answers: the summary (with what it waits for now) and every decision."""
     annotate(c.store.engine, [d], every=True)
-    return d.summary()
+    return {**d.summary(), "approvals": [dict(x) for x in d.decisions]}
