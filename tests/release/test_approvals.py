@@ -269,3 +269,20 @@ def test_a_dry_run_shows_the_gates_without_waiting(world: World) -> None:
     shown = {s["name"]: s["runs"] for s in result["plan"]}
     assert shown["await_approval"] == "when deployed"
     assert shown["build_new_state"] == "now"
+
+
+def test_the_rooms_are_told_once_that_it_waits(world: World) -> None:
+    ready(world, deploymentRooms={"prod": ["#search"]})
+    rule(world, "approvals", ONE)
+    deployment_id = world.deploy(IMG1)
+    settle(world)
+    later(world, 600)  # ten more looks
+    events = [
+        body
+        for _, body in world.notes.posted
+        if isinstance(body.get("event"), dict) and body["event"]["event"] == "waiting"
+    ]
+    assert len(events) == 1  # the webhook's; the Slack body says the same in its text
+    assert events[0]["event"]["deployment"] == deployment_id
+    assert deployment_id in events[0]["text"]
+    assert "approvals 0 of 1 from deployer on prod" in events[0]["text"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from klink.deploy import lifecycle, rules
+from klink.deploy.actions.notify import notify_waiting
 from klink.deploy.actions.registry import action
 from klink.deploy.approvals import OVERRIDE, REJECT, Decision, approvers
 from klink.deploy.context import Context
@@ -70,6 +71,8 @@ def await_approval(ctx: Context) -> Outcome:
     if len(got) >= found.required:
         return Done(f"approved by {', '.join(got)}")
     line = f"approvals {len(got)} of {found.required} from {found.who(d.env)}"
+    if ctx.attempt == 1:  # the first look: tell the rooms who is asked for what
+        notify_waiting(ctx, f"{line}; `klink approve {d.id} -m WHY`")
     poll = APPROVAL_POLL
     if found.expires_after is not None:
         left = found.expires_after - ctx.waited()
