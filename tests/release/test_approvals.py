@@ -245,6 +245,13 @@ def test_a_rejection_while_an_engine_runs_the_gate_is_applied_when_it_ends() -> 
     assert lines == ["rejection by bob: no: applied after the running action"]
     assert controls.apply_requested(d, d.control) == ["rejected by bob: no: cancelled"]
     assert (d.status, d.error, d.control) == ("cancelled", "rejected by bob: no", None)
+    late = Deployment("d2", "search", "prod", IMG1, None, "admin", "m")
+    controls.reject(late, True, "bob: no")
+    late.status, late.phase = "running", "deploy"  # the engine finished preparing meanwhile
+    assert controls.apply_requested(late, late.control or "") == [
+        "rejection by bob: no came too late: the deployment phase had begun"
+    ]
+    assert late.status == "running"
 
 
 def test_the_gates_end_preparation_after_every_read() -> None:

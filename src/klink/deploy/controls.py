@@ -165,8 +165,10 @@ def apply_requested(d: Deployment, raw: str) -> list[str]:
     if request.name == "pause":
         lifecycle.move(d, "pause", hold=f"paused by {request.who}")
         return [f"paused by {request.who}"]
-    if request.name == "reject" and d.phase == PREPARE:
-        return end_rejected(d, request.who)
+    if request.name == "reject":
+        if d.phase == PREPARE:
+            return end_rejected(d, request.who)
+        return [f"rejection by {request.who} came too late: the deployment phase had begun"]
     if request.name == "cancel":
         return cancel(d, request.who)
     if request.name == "undo" and d.phase == DEPLOY and not d.undo:
