@@ -79,7 +79,7 @@ def _plan_length(world: World) -> int:
     return len(d["plan"])
 
 
-DEPLOY_ACTIONS = 60  # the full red-black plan with an old group (35 preparation + 25)
+DEPLOY_ACTIONS = 62  # the full red-black plan with an old group (37 preparation + 25)
 UNDO_ACTIONS = 26
 
 

@@ -30,6 +30,7 @@ WAITING = (
     flag("--no-wait", help="return once it is accepted"),
     flag("--dry-run", help="print the plan; change nothing"),
 )
+PAUSE_WHY = (opt("-m", "--message", default="", help="why (shown as waitingFor)"),)
 MESSAGE = opt("-m", "--message", required=True, help="why (recorded and notified)")
 SETS = opt(
     "--set",
@@ -302,8 +303,38 @@ VERBS: tuple[Verb, ...] = (
         MESSAGE,
         opt("--commit", help="config commit or ref (default: HEAD)"),
         flag("--yes", help="no confirmation for the newest image"),
+        flag("--no-window-wait", help="refuse instead of waiting for a window"),
         *WAITING,
         chat="deployer",
+    ),
+    Verb(
+        "promote",
+        "klink.cli.release:_promote",
+        "deploy to TO the image running in FROM (TO alone: its promotesFrom)",
+        APP,
+        pos("first", "FROM, or TO alone", metavar="FROM"),
+        pos("second", "TO", optional=True, metavar="TO"),
+        MESSAGE,
+        opt("--commit", help="TO's config commit or ref (default: HEAD)"),
+        flag("--no-window-wait", help="refuse instead of waiting for a window"),
+        *WAITING,
+        chat="deployer",
+    ),
+    *(
+        Verb(
+            verb,
+            "klink.cli.release:_decide",
+            text,
+            pos("id", "the deployment"),
+            opt("-m", "--message", required=True, help="why (recorded)"),
+            chat="deployer",
+            fixed={"verb": verb},
+        )
+        for verb, text in (
+            ("approve", "approve a deployment that waits for approvals"),
+            ("reject", "reject a deployment that waits for approvals (it ends cancelled)"),
+            ("override", "let a deployment through its closed window or freeze (admin)"),
+        )
     ),
     Verb("watch", DEPLOY + "_watch", "follow a deployment until it ends", pos("id"), chat="reader"),
     *(
@@ -321,7 +352,20 @@ VERBS: tuple[Verb, ...] = (
         for verb, text in AGAIN
     ),
     *(
-        Verb(verb, DEPLOY + "_control", text, APP, ENV, chat="deployer", fixed={"verb": verb})
+        Verb(
+            verb,
+            DEPLOY + "_control",
+            text,
+            APP,
+            ENV,
+            *(
+                (opt("-m", "--message", default="", help="why (shown as waitingFor)"),)
+                if verb == "pause"
+                else ()
+            ),
+            chat="deployer",
+            fixed={"verb": verb},
+        )
         for verb, text in CONTROLS
     ),
     Verb(

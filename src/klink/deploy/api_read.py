@@ -14,6 +14,7 @@ from klink.deploy.context import Services
 from klink.deploy.model import STATUSES
 from klink.deploy.services import runtime_services
 from klink.deploy.store import DeploymentStore
+from klink.deploy.waiting import annotate, waiting_for
 from klink.errors import InvalidInput
 from klink.service import reader, runtime_of
 
@@ -73,7 +74,9 @@ def list_deployments(
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
     if since is not None and since.tzinfo is None:
         raise InvalidInput("since needs a time zone (e.g. 2026-01-01T00:00:00Z)", field="since")
-    found = _store(request).find(app=app, env=env, status=status, since=since, limit=limit)
+    store = _store(request)
+    found = store.find(app=app, env=env, status=status, since=since, limit=limit)
+    annotate(store.engine, found)
     return {"deployments": [d.summary() for d in found]}
 
 
@@ -81,7 +84,10 @@ def list_deployments(
 def get_deployment(
     deployment_id: str, request: Request, _p: Annotated[Principal, Depends(reader)]
 ) -> dict[str, Any]:
-    return _store(request).get(deployment_id).to_json()
+    store = _store(request)
+    d = store.get(deployment_id)
+    annotate(store.engine, [d], every=True)
+    return d.to_json()
 
 
 @read_router.get("/deployments/{deployment_id}/tasks")
@@ -109,9 +115,11 @@ def get_logs(
     store = _store(request)
     d = store.get(deployment_id)
     logs = store.logs(d.id, since)
+    annotate(store.engine, [d])
     return {
         "id": d.id,
         "status": d.status,
+        "waitingFor": waiting_for(d),
         "cursor": d.cursor,
         "actions": len(d.plan),
         "logs": logs,
@@ -121,7 +129,10 @@ def get_logs(
 
 @read_router.get("/in-progress")
 def in_progress(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
-    return {"deployments": [d.summary() for d in _store(request).in_progress()]}
+    store = _store(request)
+    found = store.in_progress()
+    annotate(store.engine, found)
+    return {"deployments": [d.summary() for d in found]}
 
 
 @read_router.get("/stats")

@@ -130,7 +130,7 @@ class Engine:
             status, message = "done", outcome.message
             d.cursor += 1
             if outcome.pause and d.status in ACTIVE:
-                lifecycle.move(d, "pause_point")
+                lifecycle.move(d, "pause_point", hold=f"paused at {outcome.pause}")
             if d.cursor >= len(d.plan) and d.status in ACTIVE:
                 lifecycle.move(d, "complete")
             if d.status == COMPLETED:

@@ -35,6 +35,7 @@ def to_deployment(row: RowMapping) -> Deployment:
         error=row["error"],
         control=row["control"],
         via=row.get("via"),
+        hold=row.get("hold"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],

@@ -42,6 +42,7 @@ _STATE_COLUMNS = (
     "error",
     "control",
     "via",
+    "hold",
     "finished_at",
 )
 # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) so that a human
@@ -127,6 +128,7 @@ def _values(d: Deployment) -> dict[str, Any]:
         "error": d.error,
         "control": d.control,
         "via": d.via,
+        "hold": d.hold,
         "finished_at": d.finished_at,
     }
 
