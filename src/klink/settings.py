@@ -92,6 +92,8 @@ class Settings:
     images_keep: int = 5
     # Background schedules (base bakes, image cleanup, infra drift) can be turned off for tests.
     schedules_enabled: bool = True
+    # The largest request body a service parses (JSON); streamed uploads are not held to it.
+    max_body_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -131,6 +133,7 @@ class Settings:
             bake_base_schedule=_get(env, "KLINK_BAKE_BASE_SCHEDULE", _cron, "0 4 * * 1"),
             images_keep=_get(env, "KLINK_IMAGES_KEEP", _int, 5),
             schedules_enabled=_get(env, "KLINK_SCHEDULES", _bool, True),
+            max_body_bytes=_get(env, "KLINK_MAX_BODY_BYTES", _int, 1024 * 1024),
         )
 
     def service_url(self, name: str) -> str:

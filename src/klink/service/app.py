@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from klink import __version__, store
 from klink.errors import KlinkError
+from klink.service.limits import InputPolicy, json_http_error
 from klink.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         messages = [f"{_field_of(e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors]
         return _error(400, "invalid", "; ".join(messages), field)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+    app.add_exception_handler(StarletteHTTPException, json_http_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -145,6 +143,7 @@ def make_service(
     app.state.service_name = name
     _install_error_handlers(app)
     _install_metrics(app, name)
+    app.add_middleware(InputPolicy, max_body_bytes=runtime.settings.max_body_bytes)
     all_checks = [HealthCheck("database", lambda: store.ping(runtime.engine)), *checks]
 
     @app.get("/healthcheck", tags=["health"])
