@@ -175,3 +175,24 @@ def test_config_validate_of_a_lone_surrogate_is_a_problem(client: TestClient) ->
     result = client.post("/config/validate", json=body).json()
     assert result["valid"] is False
     assert result["problems"][0]["field"] == "a.b"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"min": "1", "max": 2, "desired": 1}, "min"),
+        ({"min": 1, "max": True, "desired": 1}, "max"),
+        ({"min": 1, "max": 2, "desired": 1.0}, "desired"),
+    ],
+)
+def test_integers_are_not_strings_or_booleans(
+    client: TestClient, body: dict[str, Any], field: str
+) -> None:
+    # Refused at the boundary, before the route looks the app and environment up.
+    _error(client.post("/deploy/search/poke/resize", json=body), 400, field)
+
+
+def test_booleans_are_not_strings_or_integers(client: TestClient) -> None:
+    for value in ("true", 1):
+        body = {"message": "go", "dryRun": value}
+        _error(client.post("/deploy/search/poke", json=body), 400, "dryRun")

@@ -39,7 +39,7 @@ _CODES = {
     405: "method_not_allowed",
     413: "too_large",
 }
-# Pydantic error types that lax validation would coerce away: "1" → 1, true → 1, "yes" → True.
+# Pydantic error types that lax validation would coerce away: "1", true or 1.0 → 1, "yes" → True.
 _STRICT_TYPES = frozenset({"int_type", "bool_type", "float_type"})
 
 
@@ -107,7 +107,7 @@ def _strict_problems(model: type[Any], raw: bytes) -> list[tuple[str | None, str
         return [
             (limits.path_of(tuple(error["loc"])) or None, str(error["msg"]))
             for error in exc.errors(include_url=False)
-            if error["type"] in _STRICT_TYPES and isinstance(error.get("input"), str | bool | int)
+            if error["type"] in _STRICT_TYPES and isinstance(error.get("input"), str | int | float)
         ]
     return []
 
