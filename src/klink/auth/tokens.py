@@ -69,20 +69,23 @@ def create_token(
     if envs is not None and role != "deployer":
         raise InvalidInput("only deployer tokens can be limited to environments", field="envs")
     token = new_token()
-    with store.write(engine) as conn:
-        exists = conn.execute(sa.select(tokens.c.id).where(tokens.c.name == name)).first()
-        if exists:
-            raise Conflict(f"a token named {name!r} exists", field="name")
-        conn.execute(
-            tokens.insert().values(
-                name=name,
-                token_hash=hash_token(token),
-                role=role,
-                envs=list(envs) if envs is not None else None,
-                created_by=created_by,
-                created_at=now,
+    exists = Conflict(f"a token named {name!r} exists", field="name", code="exists")
+    try:
+        with store.write(engine) as conn:
+            if conn.execute(sa.select(tokens.c.id).where(tokens.c.name == name)).first():
+                raise exists
+            conn.execute(
+                tokens.insert().values(
+                    name=name,
+                    token_hash=hash_token(token),
+                    role=role,
+                    envs=list(envs) if envs is not None else None,
+                    created_by=created_by,
+                    created_at=now,
+                )
             )
-        )
+    except Conflict:  # also a concurrent create's unique violation (PostgreSQL)
+        raise exists from None
     return token
 
 

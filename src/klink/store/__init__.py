@@ -19,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from klink.errors import Conflict
+
 METADATA = sa.MetaData()
 
 
@@ -104,9 +106,16 @@ def migrate(engine: Engine) -> None:
 def write(engine: Engine) -> Iterator[Connection]:
     """A read-write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE), so a
     read-then-write transaction never fails halfway with "database is locked"; the busy
-    timeout queues writers instead."""
-    with engine.connect().execution_options(klink_write=True) as connection, connection.begin():
-        yield connection
+    timeout queues writers instead. On PostgreSQL two transactions may both find a name free
+    and both insert it: the loser's unique violation is a ``Conflict`` (409), never a 500."""
+    try:
+        with (
+            engine.connect().execution_options(klink_write=True) as connection,
+            connection.begin(),
+        ):
+            yield connection
+    except sa.exc.IntegrityError as exc:
+        raise Conflict(f"a concurrent change got there first ({type(exc.orig).__name__})") from None
 
 
 @contextmanager
