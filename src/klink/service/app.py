@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -22,18 +21,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from klink import __version__, store
+from klink import __version__
 from klink.errors import KlinkError
+from klink.service.health import HealthCheck, checks_of
 from klink.service.limits import InputPolicy, json_http_error
 from klink.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    name: str
-    check: Callable[[], bool]
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -144,18 +138,13 @@ def make_service(
     _install_error_handlers(app)
     _install_metrics(app, name)
     app.add_middleware(InputPolicy, max_body_bytes=runtime.settings.max_body_bytes)
-    all_checks = [HealthCheck("database", lambda: store.ping(runtime.engine)), *checks]
+    all_checks = checks_of(name, runtime, checks)
 
     @app.get("/healthcheck", tags=["health"])
     def healthcheck() -> JSONResponse:
         results = []
         for check in all_checks:
-            try:
-                ok = bool(check.check())
-            except Exception:
-                log.exception("health check %s", check.name)
-                ok = False
-            results.append({"name": check.name, "success": ok})
+            results.append({"name": check.name, "success": check.check()})
         success = all(r["success"] for r in results)
         body = {"name": name, "version": __version__, "success": success, "dependencies": results}
         return JSONResponse(body, status_code=200 if success else 500)

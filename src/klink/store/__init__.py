@@ -9,6 +9,7 @@ branch's head at start-up. Keep SQL portable: both databases run the same statem
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from klink.errors import Conflict
+from klink.settings import private_file
 
 METADATA = sa.MetaData()
 
@@ -50,12 +52,21 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _private_database(path: Path) -> None:
+    """The database file and its WAL and SHM the owner's only (0600). SQLite creates the WAL
+    and SHM with the database file's mode, so a database made 0600 first keeps them 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        private_file(file)
+
+
 def create_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_database(Path(path))
         engine = sa.create_engine(
             url,
             json_serializer=_json_dumps,
