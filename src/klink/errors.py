@@ -72,6 +72,14 @@ class Throttled(KlinkError):
     code = "throttled"
 
 
+class QuotaExceeded(KlinkError):
+    """The cloud account is at one of its limits (instances, groups, target groups…): raise
+    the quota or free some; retrying does not help."""
+
+    status = 429
+    code = "quota_exceeded"
+
+
 class ProviderError(KlinkError):
     """The cloud (or the local provider) refused or failed; the message is the cloud's."""
 

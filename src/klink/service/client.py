@@ -17,6 +17,7 @@ from klink.errors import (
     Locked,
     NotFound,
     ProviderError,
+    QuotaExceeded,
     Throttled,
     Unauthorized,
 )
@@ -31,6 +32,7 @@ _BY_STATUS: dict[int, type[KlinkError]] = {
     404: NotFound,
     409: Conflict,
     422: InvalidInput,
+    429: QuotaExceeded,
     502: ProviderError,
     503: Throttled,
 }
