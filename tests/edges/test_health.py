@@ -114,3 +114,29 @@ def test_the_internal_token_row_is_untouched_by_a_refused_delete(live_server: Li
         after = conn.execute(sa.select(tokens).where(tokens.c.name == INTERNAL_TOKEN_NAME)).all()
     assert before == after
     assert len(after) == 1
+
+
+def test_a_local_cloud_daemon_that_does_not_answer_fails_deploy_health(tmp_path: Path) -> None:
+    import json
+    import os
+
+    from klink.providers.local import processes
+
+    settings = make_settings(tmp_path / "home", free_port(), KLINK_HEALTH_CACHE_SECONDS="0")
+    with serving(settings) as live, live.client() as http:
+        assert _names(http.get("/deploy/healthcheck").json())["local-cloud"] is True
+        body = {"name": "poke", "metadata": {"provider": "local"}}
+        assert http.post("/metadata/environments", json=body).status_code == 201
+        # A daemon recorded as running (this very process stands in for it) that answers
+        # nothing on its URL: hung, or its port taken by something else.
+        info = settings.home / "local" / "daemon.json"
+        info.parent.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid()
+        record = {"url": f"http://127.0.0.1:{free_port()}", "pid": pid}
+        record["started"] = processes.start_time(pid)  # type: ignore[assignment]
+        info.write_text(json.dumps(record))
+        for service in ("deploy", "infra"):
+            health = http.get(f"/{service}/healthcheck")
+            assert health.status_code == 500
+            assert _names(health.json())["local-cloud"] is False
+        assert http.get("/metadata/healthcheck").status_code == 200

@@ -5,7 +5,11 @@ other) is still registered: a token deleted behind the API's back would otherwis
 service-to-service call while every healthcheck said 200. A service that calls others checks
 that each answers (``NEEDS``: the call graph, kept beside the services' clients), and one that
 runs a tool checks that the tool is there when an environment needs it (git for builds; Packer
-when an aws environment exists; HAProxy when a local one does). Each check's result is kept
+when an aws environment exists); deploy and infra check the local cloud when a local
+environment exists (its daemon answers, or it can be started: HAProxy is there). The provider's
+API is not called from here: a healthcheck must never reach a cloud (nor, in tests, anything
+off loopback) for environments it may not even serve; a deployment reports its provider's
+errors itself. Each check's result is kept
 ``KLINK_HEALTH_CACHE_SECONDS`` (5 s), so a load balancer polling every second costs one
 round of checks per five seconds.
 """
@@ -43,9 +47,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
 TOOLS: dict[str, tuple[tuple[str, str | None], ...]] = {
     "build": (("git", None),),
     "bake": (("packer", "aws"),),
-    "deploy": (("haproxy", "local"),),
-    "infra": (("haproxy", "local"),),
 }
+LOCAL_CLOUD = frozenset({"deploy", "infra"})
 
 
 def cached(name: str, check: Callable[[], bool], seconds: float) -> Callable[[], bool]:
@@ -98,14 +101,34 @@ def tool(runtime: Runtime, name: str, provider: str | None) -> HealthCheck:
     def check() -> bool:
         if shutil.which(name) is not None:
             return True
-        if provider is None:
-            return False
-        from klink.metadata.store import MetadataStore
-
-        environments = MetadataStore(runtime.engine).all("environment")
-        return not any(env.metadata.get("provider") == provider for env in environments)
+        return provider is not None and not _uses(runtime, provider)
 
     return HealthCheck(name, check)
+
+
+def _uses(runtime: Runtime, provider: str) -> bool:
+    from klink.metadata.store import MetadataStore
+
+    return bool(MetadataStore(runtime.engine).all("environment", ("provider", provider)))
+
+
+def local_cloud(runtime: Runtime) -> HealthCheck:
+    """This home's local cloud daemon answers ``/health``, or none runs and one can start
+    (the provider starts it when first used); only when a local environment exists."""
+
+    def check() -> bool:
+        if not _uses(runtime, "local"):
+            return True
+        from klink.providers.local import daemon
+
+        info = daemon.running(runtime.settings.home)
+        if info is None:
+            return shutil.which("haproxy") is not None
+        import httpx
+
+        return httpx.get(f"{info['url']}/health", timeout=2.0).status_code == 200
+
+    return HealthCheck("local-cloud", check)
 
 
 def checks_of(name: str, runtime: Runtime, own: Sequence[HealthCheck]) -> list[HealthCheck]:
@@ -121,5 +144,7 @@ def checks_of(name: str, runtime: Runtime, own: Sequence[HealthCheck]) -> list[H
     taken = {check.name for check in found}
     found += [answers(runtime, s) for s in NEEDS.get(name, ()) if s not in taken]
     found += [tool(runtime, t, p) for t, p in TOOLS.get(name, ()) if t not in taken]
+    if name in LOCAL_CLOUD:
+        found.append(local_cloud(runtime))
     seconds = runtime.settings.health_cache_seconds
     return [HealthCheck(c.name, cached(c.name, c.check, seconds)) for c in found]
