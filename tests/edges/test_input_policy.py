@@ -196,3 +196,39 @@ def test_booleans_are_not_strings_or_integers(client: TestClient) -> None:
     for value in ("true", 1):
         body = {"message": "go", "dryRun": value}
         _error(client.post("/deploy/search/poke", json=body), 400, "dryRun")
+
+
+def _real_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_real_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_real_depth(v) for v in value), default=0)
+    return 0
+
+
+def test_the_fast_depth_count_agrees_with_a_walk_on_hostile_strings() -> None:
+    # Brackets, quotes and backslashes inside strings must not count (the count runs at C
+    # speed over the bytes, so it cannot parse).
+    import json
+    import random
+
+    from klink.limits import _depth
+
+    rng = random.Random(1)
+    alphabet = ["[", "]", "{", "}", '"', "\\", "a", "\n", "é", '\\"', "\\\\", "\ud83d\ude00"]
+
+    def text() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+
+    def value(depth: int) -> Any:
+        if depth > 6 or rng.random() < 0.3:
+            return rng.choice([text(), 1, None, True, 2.5])
+        if rng.random() < 0.5:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {text(): value(depth + 1) for _ in range(rng.randint(0, 3))}
+
+    for _ in range(2000):
+        doc = value(0)
+        for ascii_only in (True, False):
+            raw = json.dumps(doc, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+            assert _depth(raw) == _real_depth(doc), raw

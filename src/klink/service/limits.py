@@ -20,6 +20,7 @@ middleware sits in between. ``json_http_error`` answers every Starlette HTTPExce
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from typing import Any
@@ -98,8 +99,32 @@ def _body_model(route: Any) -> type[Any] | None:
     return None
 
 
+def _has_coercible_fields(model: Any) -> bool:
+    """Whether ``model`` (nested models included) declares an integer, number or boolean:
+    only then can lax validation coerce; a body of free JSON is not validated twice."""
+    try:
+        schema = json.dumps(model.model_json_schema())
+    except Exception:  # a schema pydantic cannot describe: check it anyway
+        return True
+    return any(f'"type": "{kind}"' in schema for kind in ("integer", "number", "boolean"))
+
+
+_COERCIBLE: dict[str, bool] = {}  # by the model's qualified name and id: models live forever
+
+
+def _coercible(model: type[Any]) -> bool:
+    key = f"{model.__module__}.{model.__qualname__}:{id(model)}"
+    found = _COERCIBLE.get(key)
+    if found is None:
+        found = _COERCIBLE[key] = _has_coercible_fields(model)
+    return found
+
+
 def _strict_problems(model: type[Any], raw: bytes) -> list[tuple[str | None, str]]:
     from pydantic import ValidationError
+
+    if not _coercible(model):
+        return []
 
     try:
         model.model_validate_json(raw, strict=True)
@@ -117,7 +142,7 @@ def check_body(route: Any, content_type: str | None, raw: bytes) -> None:
     if not raw or not _is_json(content_type):
         return  # FastAPI itself answers a missing or non-JSON body
     try:
-        limits.loads(raw)
+        limits.check_raw(raw)
     except InvalidInput as exc:
         raise Refused(400, exc.code, exc.message, exc.field) from None
     model = _body_model(route)
