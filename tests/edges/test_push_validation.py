@@ -101,3 +101,12 @@ def test_a_bad_push_is_refused_without_a_traceback(
         assert len(http.get("/config/repos/search/poke/commits").json()["commits"]) == 1
         read = http.get(f"/config/repos/search/poke/files/{file}")
         assert read.status_code == 200
+
+
+@pytest.mark.parametrize("port", ['"8080"', "true", "8080.0"])
+def test_the_service_port_is_a_json_integer(port: str) -> None:
+    raw = f'{{"service.port": {port}}}'.encode()
+    problems = _problems(files.APPLICATION_PROPERTIES, raw)
+    assert [field for field, _ in problems] == ["service.port"]
+    assert problems[0][1].startswith("must be an integer")
+    assert _problems(files.APPLICATION_PROPERTIES, b'{"service.port": 8080}') == []

@@ -83,7 +83,12 @@ def _deployment_params(data: Any, provider: str) -> list[Problem]:
 
 
 def _application_properties(data: Any, _provider: str) -> list[Problem]:
-    return application_properties_problems(data)
+    from klink.config.inputs import properties_problems
+
+    strict = properties_problems(data)
+    named = {problem.field for problem in strict}
+    lax = application_properties_problems(data)
+    return strict + [problem for problem in lax if problem.field not in named]
 
 
 def _launch_data(data: Any, _provider: str) -> list[Problem]:

@@ -6,6 +6,7 @@ be exact, so that a deploy never meets a value it refuses:
 
 - strict types: an integer is not ``"1"``, ``true`` or ``1.0``; a boolean is not ``"yes"`` or
   ``1``; a number is not a string;
+- ``service.port`` in application-properties.json an integer too;
 - capacities (``min``, ``max``, ``desiredCapacity`` and a scheduled action's sizes) at most
   ``klink.limits.MAX_INSTANCES``; every other integer within 32 bits (what the cloud APIs take).
 """
@@ -57,6 +58,17 @@ def _range_problems(data: Mapping[str, Any]) -> list[Problem]:
                 what = "instances" if capacity else "(32-bit)"
                 problems.append(Problem(path_of(path), f"must be at most {bound} {what}"))
     return sorted(problems, key=lambda p: p.field)
+
+
+def properties_problems(data: object) -> list[Problem]:
+    """``service.port`` of application-properties is a JSON integer (the orchestrator reads
+    ``"8080"`` too, but a push is exact)."""
+    if not isinstance(data, Mapping) or "service.port" not in data:
+        return []
+    port = data["service.port"]
+    if isinstance(port, bool) or not isinstance(port, int):
+        return [Problem("service.port", f"must be an integer, not {json.dumps(port)}")]
+    return []
 
 
 def input_problems(data: object) -> list[Problem]:
