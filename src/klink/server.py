@@ -24,10 +24,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Mount, Route
 
 from klink import __version__
+from klink.service.limits import json_http_error
 from klink.service.runtime import Runtime
 from klink.settings import Settings
 
@@ -77,7 +79,11 @@ def create_app(runtime: Runtime, services: Sequence[str] | None = None) -> Starl
 
     routes: list[Any] = [Route("/", index)]
     routes += [Mount(f"/{name}", app=sub) for name, sub in apps.items()]
-    server = Starlette(routes=routes, lifespan=lifespan)
+    server = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: json_http_error},  # a JSON 404 outside every service
+    )
     server.state.runtime = runtime
     server.state.services = apps
     return server

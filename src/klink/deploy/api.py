@@ -26,8 +26,10 @@ from klink.deploy.engine import Engine, EngineThreads
 from klink.deploy.expiry import ExpiryScheduler
 from klink.deploy.services import runtime_services
 from klink.deploy.store import DeploymentStore
+from klink.providers.local import health as local_health
 from klink.service import Runtime, admin, make_service, reader, runtime_of
 from klink.service.auth import deployer
+from klink.service.health import local_cloud
 
 router = APIRouter(tags=["deploy"])
 
@@ -285,4 +287,5 @@ def create_app(runtime: Runtime) -> FastAPI:
         on_start=on_start,
         on_stop=on_stop,
         description="Resumable red-black deployments with pause, undo, rollback and history",
+        checks=[local_cloud(runtime, local_health.healthy)],
     )

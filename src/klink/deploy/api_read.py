@@ -110,7 +110,7 @@ def get_logs(
     deployment_id: str,
     request: Request,
     _p: Annotated[Principal, Depends(reader)],
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # a log id: a 64-bit integer
 ) -> dict[str, Any]:
     store = _store(request)
     d = store.get(deployment_id)

@@ -19,8 +19,10 @@ from pydantic import BaseModel, Field
 from klink.auth.tokens import Principal
 from klink.infra import drift, service, store
 from klink.names import check_name
+from klink.providers.local import health as local_health
 from klink.service import Runtime, admin, make_service, reader, runtime_of
 from klink.service.auth import deployer
+from klink.service.health import local_cloud
 from klink.service.openapi import errors
 
 router = APIRouter(tags=["infra"])
@@ -114,6 +116,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         on_stop=on_stop,
         description="Load balancers, security groups and IAM from infrastructure.yaml: "
         "plan, apply, drift",
+        checks=[local_cloud(runtime, local_health.healthy)],
     )
     app.state.drift_scheduler = scheduler
     return app

@@ -1,9 +1,14 @@
 """The metadata service's HTTP API (mounted at ``/metadata``).
 
 ``/applications`` and ``/environments`` share one shape, built by ``_routes(kind)``:
-list (names, ``?view=full``, ``?where=KEY=VALUE``), PUT/GET/DELETE a record, GET/PUT/DELETE one
-key (body ``{"value": <any JSON>}``) and the record's history. Reads need ``reader``, changes
-``admin``; every change records the token's name as the actor.
+list (names, ``?view=full``, ``?where=KEY=VALUE``), POST/PUT/GET/DELETE a record, GET/PUT/DELETE
+one key (body ``{"value": <any JSON>}``) and the record's history. Reads need ``reader``,
+changes ``admin``; every change records the token's name as the actor.
+
+Creating is ``POST /{plural}`` with ``{"name", "metadata"}``: atomic, 201 for exactly one of
+any number of concurrent creators and 409 ``exists`` for the others. ``PUT /{plural}/{name}``
+is the explicit upsert (create, 201, or replace the whole metadata, 200) for scripts that
+converge a record to a known state, such as the quickstart.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from klink.config.appcreated import create_config_repos
 from klink.errors import InvalidInput
 from klink.metadata.keys import KEY_RULE
 from klink.metadata.store import MetadataStore, Record
-from klink.names import NAME_RULE
+from klink.names import NAME_RULE, check_name
 from klink.service import Runtime, admin, make_service, reader, runtime_of
+from klink.service.openapi import errors
 
 # Documented rules of the path (checked by the store, which names the field in its 400).
 RecordName = Annotated[str, Path(json_schema_extra={"pattern": NAME_RULE, "maxLength": 32})]
@@ -35,6 +41,10 @@ APP_CREATED_HOOKS.append(create_config_repos)
 
 class RecordBody(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateBody(RecordBody):
+    name: str = Field(description="the new record's name (^[a-z][a-z0-9]{0,31}$)")
 
 
 class ValueBody(BaseModel):
@@ -73,6 +83,20 @@ def _routes(kind: str, plural: str) -> APIRouter:
             return {plural: [r.to_json() for r in records]}
         return {plural: [r.name for r in records]}
 
+    @router.post("", status_code=201, responses=errors(409))
+    def create_record(
+        body: CreateBody, request: Request, principal: Annotated[Principal, Depends(admin)]
+    ) -> dict[str, Any]:
+        """Create a record: 201, or 409 (``exists``) if one has the name, however many ask at
+        once."""
+        runtime = runtime_of(request)
+        check_name(body.name, "name")
+        record = _store(request).create(
+            kind, body.name, body.metadata, actor=principal.name, at=runtime.clock()
+        )
+        _created(runtime, kind, record)
+        return record.to_json()
+
     @router.put(
         "/{name}",
         responses={201: {"description": f"The {kind} was created"}},
@@ -90,9 +114,7 @@ def _routes(kind: str, plural: str) -> APIRouter:
         )
         if created:
             response.status_code = 201
-            if kind == "application":
-                for hook in APP_CREATED_HOOKS:
-                    hook(runtime, record)
+            _created(runtime, kind, record)
         return record.to_json()
 
     @router.get("/{name}")
@@ -152,6 +174,12 @@ def _routes(kind: str, plural: str) -> APIRouter:
         )
 
     return router
+
+
+def _created(runtime: Runtime, kind: str, record: Record) -> None:
+    if kind == "application":
+        for hook in APP_CREATED_HOOKS:
+            hook(runtime, record)
 
 
 def raise_missing(kind: str, name: str, key: str) -> None:

@@ -9,6 +9,7 @@ branch's head at start-up. Keep SQL portable: both databases run the same statem
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+from klink.errors import Conflict
+from klink.settings import private_file
 
 METADATA = sa.MetaData()
 
@@ -48,12 +52,21 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _private_database(path: Path) -> None:
+    """The database file and its WAL and SHM the owner's only (0600). SQLite creates the WAL
+    and SHM with the database file's mode, so a database made 0600 first keeps them 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        private_file(file)
+
+
 def create_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_database(Path(path))
         engine = sa.create_engine(
             url,
             json_serializer=_json_dumps,
@@ -104,9 +117,16 @@ def migrate(engine: Engine) -> None:
 def write(engine: Engine) -> Iterator[Connection]:
     """A read-write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE), so a
     read-then-write transaction never fails halfway with "database is locked"; the busy
-    timeout queues writers instead."""
-    with engine.connect().execution_options(klink_write=True) as connection, connection.begin():
-        yield connection
+    timeout queues writers instead. On PostgreSQL two transactions may both find a name free
+    and both insert it: the loser's unique violation is a ``Conflict`` (409), never a 500."""
+    try:
+        with (
+            engine.connect().execution_options(klink_write=True) as connection,
+            connection.begin(),
+        ):
+            yield connection
+    except sa.exc.IntegrityError as exc:
+        raise Conflict(f"a concurrent change got there first ({type(exc.orig).__name__})") from None
 
 
 @contextmanager
