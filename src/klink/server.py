@@ -36,7 +36,10 @@ SERVICES: dict[str, str] = {
     "bake": "klink.bake.api:create_app",
     "config": "klink.config.api:create_app",
     "infra": "klink.infra.api:create_app",
+    # The web UI is mounted last, at "/": every API prefix above keeps winning its paths.
+    "web": "klink.web.app:create_app",
 }
+ROOT = "web"  # the service mounted at "/" instead of "/web"
 
 
 def build_service(name: str, runtime: Runtime) -> FastAPI:
@@ -68,8 +71,11 @@ def create_app(runtime: Runtime, services: Sequence[str] | None = None) -> Starl
             {"name": "klink", "version": __version__, "services": {n: f"/{n}" for n in apps}}
         )
 
-    routes: list[Any] = [Route("/", index)]
-    routes += [Mount(f"/{name}", app=sub) for name, sub in apps.items()]
+    # Without the web UI, "/" answers the JSON index; with it, "/" is the UI's overview.
+    routes: list[Any] = [] if ROOT in apps else [Route("/", index)]
+    routes += [Mount(f"/{name}", app=sub) for name, sub in apps.items() if name != ROOT]
+    if ROOT in apps:
+        routes.append(Mount("", app=apps[ROOT]))
     server = Starlette(routes=routes, lifespan=lifespan)
     server.state.runtime = runtime
     server.state.services = apps

@@ -1,0 +1,109 @@
+"""Live views over Server-Sent Events: a deployment's page and the overview.
+
+The engine persists a deployment after every action (bumping its ``updatedAt``), possibly in
+another process, and the UI reads only through the deploy API; so each stream polls that API
+every ``POLL`` seconds (one small read) and, when the deployment's fingerprint changed, sends
+the freshly rendered part of the page as an SSE event, which htmx's SSE extension swaps in. An
+action therefore shows up within ``POLL`` plus one render (≈ 0.25 s) of being persisted. The
+first event is sent at once, so nothing that happened between the page and the stream is lost.
+
+Events: ``deployment`` (the live part of a deployment page), then ``done`` once it is final
+(the page closes the stream); ``overview`` (the overview's board). A comment every
+``KEEPALIVE`` seconds lets a proxy or the browser notice a dead connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from klink.errors import KlinkError
+from klink.web import pages, pages_deploy
+from klink.web.render import html, reads_of, signed_in
+from klink.web.session import Session
+
+router = APIRouter(include_in_schema=False)
+Visitor = Annotated[Session, Depends(signed_in)]
+POLL = 0.2
+KEEPALIVE = 15.0
+HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def event(name: str, data: str) -> bytes:
+    """One SSE event; every line of ``data`` gets its own ``data:`` field."""
+    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"event: {name}\n{lines}\n".encode()
+
+
+async def _changes(
+    request: Request,
+    fingerprint: Callable[[], Any],
+    render: Callable[[], list[bytes]],
+    finished: Callable[[Any], bool] = lambda _f: False,
+) -> AsyncIterator[bytes]:
+    last: Any = object()
+    quiet_since = time.monotonic()
+    while not await request.is_disconnected():
+        try:
+            now = await run_in_threadpool(fingerprint)
+        except KlinkError as exc:
+            yield f": {exc.message}\n\n".encode()
+            await asyncio.sleep(1.0)
+            continue
+        if now != last:
+            last = now
+            for chunk in await run_in_threadpool(render):
+                yield chunk
+            quiet_since = time.monotonic()
+            if finished(now):
+                return
+        elif time.monotonic() - quiet_since > KEEPALIVE:
+            yield b": keepalive\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(POLL)
+
+
+@router.get("/deployments/{deployment_id}/events")
+def deployment_events(request: Request, deployment_id: str, session: Visitor) -> StreamingResponse:
+    reads = reads_of(request, session)
+    deployment_id = pages_deploy._deployment_id(deployment_id)
+    reads.deploy.deployment(deployment_id)  # 404 before the stream starts
+
+    def fingerprint() -> tuple[Any, ...]:
+        d = reads.deploy.deployment(deployment_id)
+        return (d["status"], d["cursor"], d["updatedAt"], d["undo"])
+
+    def render() -> list[bytes]:
+        context = pages_deploy.deployment_context(reads, deployment_id)
+        chunks = [event("deployment", html("deployment_live.html", **context))]
+        if context["final"]:
+            chunks.append(event("done", context["d"]["status"]))
+        return chunks
+
+    stream = _changes(
+        request, fingerprint, render, lambda f: f[0] in ("completed", "invalid", "cancelled")
+    )
+    return StreamingResponse(stream, media_type="text/event-stream", headers=HEADERS)
+
+
+@router.get("/events")
+def overview_events(request: Request, session: Visitor) -> StreamingResponse:
+    """The overview's board, again whenever a deployment starts, moves or ends."""
+    reads = reads_of(request, session)
+
+    def fingerprint() -> tuple[Any, ...]:
+        moving = reads.deploy.in_progress()
+        return tuple((d["id"], d["status"], d["cursor"], d["updatedAt"]) for d in moving)
+
+    def render() -> list[bytes]:
+        context = pages.overview_context(reads)
+        return [event("overview", html("overview_board.html", **context))]
+
+    stream = _changes(request, fingerprint, render)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=HEADERS)

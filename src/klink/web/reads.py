@@ -1,0 +1,71 @@
+"""The web UI's way to the services: their HTTP clients, called with the visitor's token.
+
+The UI is a client like the CLI: it never opens the database. ``Reads`` builds each service's
+client over the runtime's shared connection (in one process: this server's own socket; split:
+``KLINK_<SERVICE>_URL``), sending the signed-in person's token, so the services decide what
+this person may read. The calls are synchronous; pages run in the server's thread pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from klink.auth.client import AuthClient
+from klink.bake.client import BakeClient
+from klink.config.client import ConfigClient
+from klink.deploy.client import DeployClient
+from klink.errors import KlinkError, NotFound
+from klink.infra.client import InfraClient
+from klink.metadata.client import MetadataClient
+from klink.service.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Reads:
+    runtime: Runtime
+    token: str
+
+    @property
+    def auth(self) -> AuthClient:
+        return AuthClient(self.runtime.http("auth"), self.token)
+
+    @property
+    def metadata(self) -> MetadataClient:
+        return MetadataClient(self.runtime.http("metadata"), self.token)
+
+    @property
+    def deploy(self) -> DeployClient:
+        return DeployClient(self.runtime.http("deploy"), self.token)
+
+    @property
+    def config(self) -> ConfigClient:
+        return ConfigClient(self.runtime.http("config"), self.token)
+
+    @property
+    def bake(self) -> BakeClient:
+        return BakeClient(self.runtime.http("bake"), self.token)
+
+    @property
+    def infra(self) -> InfraClient:
+        return InfraClient(self.runtime.http("infra"), self.token)
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        """The record, its tasks and its log, in one shape for the deployment page."""
+        record = self.deploy.deployment(deployment_id)
+        tasks = self.deploy.tasks(deployment_id)["tasks"]
+        logs = self.deploy.logs(deployment_id)["logs"]
+        return {"d": record, "tasks": tasks, "logs": logs}
+
+
+def optional(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
+    """``(result, None)`` or ``(None, why)``: for parts of a page that may be unavailable
+    (a provider that does not answer, a repository not created) while the rest still shows."""
+    try:
+        return call(*args, **kwargs), None
+    except NotFound as exc:
+        return None, exc.message
+    except KlinkError as exc:
+        if exc.status in (401,):
+            raise
+        return None, exc.message
