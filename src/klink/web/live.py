@@ -4,8 +4,9 @@ The engine persists a deployment after every action (bumping its ``updatedAt``),
 another process, and the UI reads only through the deploy API; so each stream polls that API
 every ``POLL`` seconds (one small read) and, when the deployment's fingerprint changed, sends
 the freshly rendered part of the page as an SSE event, which htmx's SSE extension swaps in. An
-action therefore shows up within ``POLL`` plus one render (≈ 0.25 s) of being persisted. The
-first event is sent at once, so nothing that happened between the page and the stream is lost.
+action therefore shows up within ``POLL`` plus one render (≈ 0.25 s) of being persisted. A
+page passes the fingerprint it was rendered from (``?since=``): the stream sends a first event
+only if something changed in between, so nothing is lost and nothing flickers.
 
 Events: ``deployment`` (the live part of a deployment page), then ``done`` once it is final
 (the page closes the stream); ``overview`` (the overview's board). A comment every
@@ -27,6 +28,7 @@ from klink.errors import KlinkError
 from klink.web import pages, pages_deploy
 from klink.web.render import html, reads_of, signed_in
 from klink.web.session import Session
+from klink.web.views import deployment_fingerprint, digest, overview_fingerprint
 
 router = APIRouter(include_in_schema=False)
 Visitor = Annotated[Session, Depends(signed_in)]
@@ -47,7 +49,7 @@ async def _changes(
     render: Callable[[], list[bytes]],
     finished: Callable[[Any], bool] = lambda _f: False,
 ) -> AsyncIterator[bytes]:
-    last: Any = object()
+    last: Any = request.query_params.get("since")
     quiet_since = time.monotonic()
     while not await request.is_disconnected():
         try:
@@ -56,7 +58,7 @@ async def _changes(
             yield f": {exc.message}\n\n".encode()
             await asyncio.sleep(1.0)
             continue
-        if now != last:
+        if now != last and digest(now) != last:
             last = now
             for chunk in await run_in_threadpool(render):
                 yield chunk
@@ -76,8 +78,7 @@ def deployment_events(request: Request, deployment_id: str, session: Visitor) ->
     reads.deploy.deployment(deployment_id)  # 404 before the stream starts
 
     def fingerprint() -> tuple[Any, ...]:
-        d = reads.deploy.deployment(deployment_id)
-        return (d["status"], d["cursor"], d["updatedAt"], d["undo"])
+        return deployment_fingerprint(reads.deploy.deployment(deployment_id))
 
     def render() -> list[bytes]:
         context = pages_deploy.deployment_context(reads, deployment_id)
@@ -98,8 +99,7 @@ def overview_events(request: Request, session: Visitor) -> StreamingResponse:
     reads = reads_of(request, session)
 
     def fingerprint() -> tuple[Any, ...]:
-        moving = reads.deploy.in_progress()
-        return tuple((d["id"], d["status"], d["cursor"], d["updatedAt"]) for d in moving)
+        return overview_fingerprint(reads.deploy.in_progress())
 
     def render() -> list[bytes]:
         context = pages.overview_context(reads)

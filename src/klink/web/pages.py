@@ -84,7 +84,12 @@ def overview_context(reads: Reads) -> dict[str, Any]:
     envs = reads.metadata.environments()
     running = reads.deploy.running()
     moving = reads.deploy.in_progress()
-    return {"rows": views.grid(apps, envs, running, moving), "envs": envs, "moving": moving}
+    return {
+        "rows": views.grid(apps, envs, running, moving),
+        "envs": envs,
+        "moving": moving,
+        "since": views.digest(views.overview_fingerprint(moving)),
+    }
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -80,6 +80,7 @@ def deployment_context(reads: Reads, deployment_id: str) -> dict[str, Any]:
         "waiting": views.waiting_for(d, found["tasks"]),
         "commands": views.commands(d),
         "final": d["status"] in views.FINAL,
+        "since": views.digest(views.deployment_fingerprint(d)),
     }
 
 

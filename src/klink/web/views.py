@@ -4,6 +4,7 @@ words, health counts, the overview grid and diffs. No I/O here, so each is teste
 from __future__ import annotations
 
 import difflib
+import hashlib
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -175,3 +176,16 @@ def links(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
         for k, v in metadata.items()
         if isinstance(v, str) and v.startswith(("https://", "http://"))
     )
+
+
+def digest(value: Any) -> str:
+    """A short, stable name of a fingerprint, for ``?since=``."""
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
+
+
+def deployment_fingerprint(d: dict[str, Any]) -> tuple[Any, ...]:
+    return (d["status"], d["cursor"], d["updatedAt"], d["undo"])
+
+
+def overview_fingerprint(moving: list[dict[str, Any]]) -> tuple[Any, ...]:
+    return tuple((d["id"], d["status"], d["cursor"], d["updatedAt"]) for d in moving)
