@@ -20,7 +20,7 @@ from klink import names
 from klink.auth.client import AuthClient
 from klink.errors import Forbidden, InvalidInput, KlinkError, NotFound, Unauthorized
 from klink.web import views
-from klink.web.reads import Reads, optional
+from klink.web.reads import Reads, optional, together
 from klink.web.render import page, reads_of, sessions_of, signed_in
 from klink.web.session import COOKIE, Session
 
@@ -80,10 +80,12 @@ async def sign_out(request: Request) -> Response:
 
 
 def overview_context(reads: Reads) -> dict[str, Any]:
-    apps = reads.metadata.applications()
-    envs = reads.metadata.environments()
-    running = reads.deploy.running()
-    moving = reads.deploy.in_progress()
+    apps, envs, running, moving = together(
+        reads.metadata.applications,
+        reads.metadata.environments,
+        reads.deploy.running,
+        reads.deploy.in_progress,
+    )
     return {
         "rows": views.grid(apps, envs, running, moving),
         "envs": envs,
@@ -98,19 +100,16 @@ def overview(request: Request, session: Visitor) -> Response:
     return page(request, "overview.html", title="Overview", **context)
 
 
-def _target(reads: Reads, app: str, env: str | None = None) -> dict[str, Any]:
-    """The application record (404 when unknown) and, when named, the environment's."""
+def _names(app: str, env: str | None = None) -> None:
+    """A name that cannot exist is simply not there: a 404, like an unknown one."""
     for value, field in ((app, "app"), (env, "env")):
         if value is not None and not names.is_valid_name(value):
             raise NotFound(f"there is no {field} {value!r}", field=field)
-    record = reads.metadata.application(app)
-    if env is not None:
-        reads.metadata.environment(env)
-    return record
 
 
-def _groups(reads: Reads, app: str, env: str, desired: int | None) -> dict[str, Any]:
-    boxes, problem = optional(reads.deploy.boxes, app, env)
+def _groups(found: tuple[Any, str | None], desired: int | None) -> dict[str, Any]:
+    """The boxes answer (or why there is none) and its health, for the groups template."""
+    boxes, problem = found
     if boxes is None:
         return {"boxes": None, "problem": problem}
     return {
@@ -123,13 +122,20 @@ def _groups(reads: Reads, app: str, env: str, desired: int | None) -> dict[str, 
 @router.get("/apps/{app}", response_class=HTMLResponse)
 def application(request: Request, app: str, session: Visitor) -> Response:
     reads = reads_of(request, session)
-    record = _target(reads, app)
-    envs = [e["name"] for e in reads.metadata.environments()]
-    running = {r["env"]: r for r in reads.deploy.running(app)}
-    moving = {d["env"]: d for d in reads.deploy.in_progress() if d["app"] == app}
-    repos, _ = optional(reads.config.repos, app)
+    _names(app)
+    # ``together`` raises the first failed call's error: the application's 404 comes first.
+    record, environments, runs, in_progress, (repos, _), (images, images_problem) = together(
+        lambda: reads.metadata.application(app),
+        reads.metadata.environments,
+        lambda: reads.deploy.running(app),
+        reads.deploy.in_progress,
+        lambda: optional(reads.config.repos, app),
+        lambda: optional(reads.bake.images, app),
+    )
+    envs = [e["name"] for e in environments]
+    running = {r["env"]: r for r in runs}
+    moving = {d["env"]: d for d in in_progress if d["app"] == app}
     with_repo = {r["env"] for r in repos or []}
-    images, images_problem = optional(reads.bake.images, app)
     shown = [e for e in envs if e in with_repo or e in running or e in moving]
     return page(
         request,
@@ -148,14 +154,21 @@ def application(request: Request, app: str, session: Visitor) -> Response:
 @router.get("/apps/{app}/{env}", response_class=HTMLResponse)
 def app_env(request: Request, app: str, env: str, session: Visitor) -> Response:
     reads = reads_of(request, session)
-    record = _target(reads, app, env)
-    running = next(iter(r for r in reads.deploy.running(app) if r["env"] == env), None)
-    moving = next(
-        iter(d for d in reads.deploy.in_progress() if (d["app"], d["env"]) == (app, env)), None
+    _names(app, env)
+    found = together(
+        lambda: reads.metadata.application(app),
+        lambda: reads.metadata.environment(env),
+        lambda: reads.deploy.running(app),
+        reads.deploy.in_progress,
+        lambda: reads.deploy.deployments(app=app, env=env, limit=20),
+        lambda: optional(reads.config.commits, app, env, limit=20),
+        lambda: optional(reads.bake.images, app),
+        lambda: optional(reads.deploy.boxes, app, env),
     )
-    recent = reads.deploy.deployments(app=app, env=env, limit=20)
-    commits, commits_problem = optional(reads.config.commits, app, env, limit=20)
-    images, images_problem = optional(reads.bake.images, app)
+    record, _env, runs, in_progress, recent, (commits, commits_problem) = found[:6]
+    (images, images_problem), boxes = found[6:]
+    running = next(iter(r for r in runs if r["env"] == env), None)
+    moving = next(iter(d for d in in_progress if (d["app"], d["env"]) == (app, env)), None)
     return page(
         request,
         "app_env.html",
@@ -165,7 +178,7 @@ def app_env(request: Request, app: str, env: str, session: Visitor) -> Response:
         run=running,
         moving=moving,
         recent=recent,
-        groups=_groups(reads, app, env, running["desired"] if running else None),
+        groups=_groups(boxes, running["desired"] if running else None),
         commits=commits[0] if commits else [],
         commits_problem=commits_problem,
         images=images or [],
@@ -184,8 +197,11 @@ def part(request: Request, app: str, env: str, part: str, session: Visitor) -> R
             raise InvalidInput(f"{field} {value!r} is not a valid name", field=field)
     context: dict[str, Any] = {"app": app, "env": env}
     if part in ("health", "groups"):
-        running = next(iter(r for r in reads.deploy.running(app) if r["env"] == env), None)
-        context["groups"] = _groups(reads, app, env, running["desired"] if running else None)
+        runs, boxes = together(
+            lambda: reads.deploy.running(app), lambda: optional(reads.deploy.boxes, app, env)
+        )
+        running = next(iter(r for r in runs if r["env"] == env), None)
+        context["groups"] = _groups(boxes, running["desired"] if running else None)
     else:
         try:
             found, _ = reads.config.commits(app, env, limit=5)

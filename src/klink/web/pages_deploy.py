@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from klink import names
 from klink.errors import InvalidInput, NotFound
 from klink.web import views
-from klink.web.reads import Reads, optional
+from klink.web.reads import Reads, optional, together
 from klink.web.render import page, reads_of, signed_in
 from klink.web.session import Session
 
@@ -46,7 +46,7 @@ def history(
     env: str | None = None,
     status: str | None = None,
     user: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Response:
     reads = reads_of(request, session)
     filters = {
@@ -89,12 +89,11 @@ def deployment(request: Request, deployment_id: str, session: Visitor) -> Respon
     reads = reads_of(request, session)
     context = deployment_context(reads, _deployment_id(deployment_id))
     d = context["d"]
-    others = [
-        o
-        for o in reads.deploy.deployments(app=d["app"], env=d["env"], limit=50)
-        if o["id"] != d["id"]
-    ]
-    params, _ = optional(_params, reads, d)
+    found, (params, _) = together(
+        lambda: reads.deploy.deployments(app=d["app"], env=d["env"], limit=50),
+        lambda: optional(_params, reads, d),
+    )
+    others = [o for o in found if o["id"] != d["id"]]
     return page(
         request,
         "deployment.html",
@@ -130,7 +129,7 @@ def diff(request: Request, session: Visitor, a: str = "", b: str = "") -> Respon
         if not set(value) <= ID_CHARS or len(value) > 64:
             raise InvalidInput(f"{field}: {value!r} is not a deployment id", field=field)
     reads = reads_of(request, session)
-    first, second = reads.deploy.deployment(a), reads.deploy.deployment(b)
+    first, second = together(lambda: reads.deploy.deployment(a), lambda: reads.deploy.deployment(b))
     if (first["app"], first["env"]) != (second["app"], second["env"]):
         raise InvalidInput(
             f"b: {b} is of {second['app']} in {second['env']}, not of {first['app']} in "
@@ -138,15 +137,13 @@ def diff(request: Request, session: Visitor, a: str = "", b: str = "") -> Respon
             field="b",
         )
     app, env = first["app"], first["env"]
-    images, _ = optional(reads.bake.images, app)
-    config = None
-    config_problem = None
-    if first.get("commit") and second.get("commit"):
-        config, config_problem = optional(
-            reads.config.diff, app, env, first["commit"], second["commit"]
-        )
-    params_a, _ = optional(_params, reads, first)
-    params_b, _ = optional(_params, reads, second)
+    commits = (first.get("commit"), second.get("commit"))
+    (images, _), (config, config_problem), (params_a, _), (params_b, _) = together(
+        lambda: optional(reads.bake.images, app),
+        lambda: optional(reads.config.diff, app, env, *commits) if all(commits) else (None, None),
+        lambda: optional(_params, reads, first),
+        lambda: optional(_params, reads, second),
+    )
     user_data = views.text_diff(
         views.user_data(first), views.user_data(second), f"{a}/user-data", f"{b}/user-data"
     )
