@@ -212,17 +212,22 @@ def measure_live(platform: Platform, client: httpx.Client, work: Path) -> dict[s
     overview.stop = True
     tasks = {t["seq"]: t for t in platform.tasks(ident)}
     delays = []
+    shown_cursors = {0}
     for arrived, name, data in follower.events:
         found = re.search(r'<progress max="\d+" value="(\d+)"', data)
         if name != "deployment" or found is None:
             continue
         cursor = int(found.group(1))
+        if cursor in shown_cursors:  # a waiting action polled again: no new action persisted
+            continue
+        shown_cursors.add(cursor)
         done = tasks.get(cursor - 1)
         if cursor == 0 or done is None or not done.get("endedAt"):
             continue
         delays.append((arrived - datetime.fromisoformat(done["endedAt"])).total_seconds())
     finished = datetime.fromisoformat(record["finishedAt"])
-    shown = [a for a, name, data in overview.events if name == "overview" and "2.0" in data]
+    cell = re.compile(r'class="version" href="/apps/hello/dev">2\.0<')
+    shown = [a for a, name, data in overview.events if name == "overview" and cell.search(data)]
     overview_delay = (shown[0] - finished).total_seconds() if shown else None
     return {
         "deployment": ident,

@@ -19,6 +19,7 @@ T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def state(group: str, image: str, version: str, desired: int) -> dict[str, Any]:
+    """A group state as the engine stores it (``GroupState.to_json``), the fields shown."""
     return {
         "name": group,
         "launch": {"name": f"{group}-lt", "image_id": image, "user_data": "#cloud-config\n"},
@@ -42,16 +43,18 @@ def row(ident: str, app: str, env: str, minute: int, status: str, **extra: Any) 
     }  # fmt: skip
 
 
+S = state
 CASES = [
-    row("a1", "search", "prod", 1, "completed", new_state=state("search-prod-v000", "img-1", "1.0", 2)),
-    row("a2", "search", "prod", 2, "completed", new_state=state("search-prod-v001", "img-2", "2.0", 3)),
-    row("a3", "search", "prod", 3, "failed", new_state=state("search-prod-v002", "img-3", "3.0", 3)),
-    row("a4", "search", "prod", 4, "running", new_state=state("search-prod-v003", "img-4", "4.0", 3)),
-    row("b1", "search", "dev", 1, "completed", new_state=state("search-dev-v000", "img-5", "5.0", 1)),
+    row("a1", "search", "prod", 1, "completed", new_state=S("search-prod-v000", "img-1", "1.0", 2)),
+    row("a2", "search", "prod", 2, "completed", new_state=S("search-prod-v001", "img-2", "2.0", 3)),
+    row("a3", "search", "prod", 3, "failed", new_state=S("search-prod-v002", "img-3", "3.0", 3)),
+    row("a4", "search", "prod", 4, "running", new_state=S("search-prod-v003", "img-4", "4.0", 3)),
+    row("b1", "search", "dev", 1, "completed", new_state=S("search-dev-v000", "img-5", "5.0", 1)),
     row("b2", "search", "dev", 2, "completed", undo=True,
-        new_state=state("search-dev-v001", "img-6", "6.0", 1),
-        previous_state=state("search-dev-v000", "img-5", "5.0", 1)),
-    row("c1", "mail", "prod", 1, "completed", undo=True, new_state=state("mail-prod-v000", "img-7", "7.0", 1)),
+        new_state=S("search-dev-v001", "img-6", "6.0", 1),
+        previous_state=S("search-dev-v000", "img-5", "5.0", 1)),
+    row("c1", "mail", "prod", 1, "completed", undo=True,
+        new_state=S("mail-prod-v000", "img-7", "7.0", 1)),
     row("d1", "maps", "prod", 1, "cancelled"),
 ]  # fmt: skip
 

@@ -4,7 +4,7 @@ The engine persists a deployment after every action (bumping its ``updatedAt``),
 another process, and the UI reads only through the deploy API; so each stream polls that API
 every ``POLL`` seconds (one small read) and, when the deployment's fingerprint changed, sends
 the freshly rendered part of the page as an SSE event, which htmx's SSE extension swaps in. An
-action therefore shows up within ``POLL`` plus one render (≈ 0.25 s) of being persisted. A
+action therefore shows up within ``POLL`` plus one render (≈ 0.2 s) of being persisted. A
 page passes the fingerprint it was rendered from (``?since=``): the stream sends a first event
 only if something changed in between, so nothing is lost and nothing flickers.
 
@@ -32,7 +32,7 @@ from klink.web.views import deployment_fingerprint, digest, overview_fingerprint
 
 router = APIRouter(include_in_schema=False)
 Visitor = Annotated[Session, Depends(signed_in)]
-POLL = 0.2
+POLL = 0.15
 KEEPALIVE = 15.0
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 

@@ -78,6 +78,7 @@ def deployment_context(reads: Reads, deployment_id: str) -> dict[str, Any]:
     return {
         **found,
         "waiting": views.waiting_for(d, found["tasks"]),
+        "plan": views.plan_rows(d.get("plan") or [], found["tasks"]),
         "commands": views.commands(d),
         "final": d["status"] in views.FINAL,
         "since": views.digest(views.deployment_fingerprint(d)),

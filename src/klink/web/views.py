@@ -87,10 +87,35 @@ def waiting_for(d: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> str
             "app+env to deploy again."
         )
     if status == "paused":
-        return f"A person to resume it: paused before {current}{note}."
+        done = [t for t in tasks if t.get("status") == "done" and t.get("message")]
+        why = f" ({done[-1]['message']})" if done else ""
+        return f"A person to resume it: paused{why}; next is {current}."
     if status == "preparing":
         return f"Preparation: {what}{attempts}{note}." if what else "Preparation."
     return f"Waiting for {what}{attempts}{note}." if what else "Running."
+
+
+def plan_rows(
+    plan: Sequence[Mapping[str, Any]], tasks: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every action of the plan with its task record, when it has one (else pending)."""
+    by_seq = {t["seq"]: t for t in tasks}
+    rows = []
+    for seq, step in enumerate(plan):
+        task = by_seq.get(seq) or {}
+        rows.append(
+            {
+                "seq": seq,
+                "action": task.get("action") or step.get("name"),
+                "phase": task.get("phase") or step.get("phase"),
+                "status": task.get("status") or "pending",
+                "attempts": task.get("attempts", 0),
+                "startedAt": task.get("startedAt"),
+                "endedAt": task.get("endedAt"),
+                "message": task.get("message"),
+            }
+        )
+    return rows
 
 
 def commands(d: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -103,6 +128,7 @@ def commands(d: Mapping[str, Any]) -> list[tuple[str, str]]:
         found.append(("cancel", f"klink cancel {target}"))
     if status == "paused":
         found.append(("resume", f"klink resume {target}"))
+        found.append(("cancel", f"klink cancel {target}"))
     if status == "failed":
         found.append(("retry", f"klink retry {target}"))
         found.append(("unlock", f"klink unlock {target}"))
