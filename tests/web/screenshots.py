@@ -72,7 +72,7 @@ def main(out: Path) -> None:
             ]
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                context = browser.new_context(viewport={"width": 1280, "height": 1000})
                 page = context.new_page()
                 page.goto(f"{platform.url}/sign-in")
                 page.screenshot(path=str(out / "sign-in.png"))
@@ -84,7 +84,7 @@ def main(out: Path) -> None:
                         continue
                     page.goto(platform.url + path.format(**ids))
                     page.wait_for_load_state("networkidle")
-                    page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+                    page.screenshot(path=str(out / f"{name}.png"))
                 browser.close()
         finally:
             platform.close()
