@@ -5,6 +5,7 @@ routes, the security headers, the error pages, the SSE stream and ``GET /deploy/
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -289,3 +290,23 @@ def test_the_web_runs_alone(runtime: Runtime) -> None:
         assert everything.get("/metadata/ping").text == "pong"  # the API prefixes still win
         assert everything.get("/deploy/ping").text == "pong"
         assert everything.get("/static/htmx.min.js").status_code == 200
+
+
+def test_a_stream_ends_when_its_token_is_revoked(world: World, history: dict[str, Any]) -> None:
+    client = signed_in(world)  # the token "webreader"
+    failed = history["failed"]["id"]  # failed is not final: its stream would go on
+    seen: list[str] = []
+
+    def follow() -> None:
+        with client.stream("GET", f"/deployments/{failed}/events") as stream:
+            for chunk in stream.iter_text():
+                seen.append(chunk)
+                if len(seen) == 1:
+                    world.ok("DELETE", "/auth/tokens/webreader")
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    reader.join(timeout=20)
+    assert not reader.is_alive(), "the stream went on after its token was revoked"
+    assert "event: deployment" in seen[0]
+    assert "event:" not in "".join(seen[1:])

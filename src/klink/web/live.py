@@ -55,6 +55,8 @@ async def _changes(
         try:
             now = await run_in_threadpool(fingerprint)
         except KlinkError as exc:
+            if exc.status in (401, 403, 404):  # signed out, revoked or gone: nothing to follow
+                return
             yield f": {exc.message}\n\n".encode()
             await asyncio.sleep(1.0)
             continue
@@ -74,7 +76,7 @@ async def _changes(
 @router.get("/deployments/{deployment_id}/events")
 def deployment_events(request: Request, deployment_id: str, session: Visitor) -> StreamingResponse:
     reads = reads_of(request, session)
-    deployment_id = pages_deploy._deployment_id(deployment_id)
+    deployment_id = pages_deploy.checked_id(deployment_id)
     reads.deploy.deployment(deployment_id)  # 404 before the stream starts
 
     def fingerprint() -> tuple[Any, ...]:

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from klink import names
 from klink.errors import InvalidInput, NotFound
 from klink.web import views
 from klink.web.reads import Reads, optional, together
@@ -24,18 +23,6 @@ router = APIRouter(include_in_schema=False)
 Visitor = Annotated[Session, Depends(signed_in)]
 SCAN = 1000
 ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
-
-
-def _filter_name(value: str | None, field: str) -> str | None:
-    if not value:
-        return None
-    if not names.is_valid_name(value):
-        raise InvalidInput(
-            f"{field} {value!r} is not a name (lower-case letters and digits, starting with a "
-            "letter)",
-            field=field,
-        )
-    return value
 
 
 @router.get("/deployments", response_class=HTMLResponse)
@@ -50,8 +37,8 @@ def history(
 ) -> Response:
     reads = reads_of(request, session)
     filters = {
-        "app": _filter_name(app, "app"),
-        "env": _filter_name(env, "env"),
+        "app": views.filter_name(app, "app"),
+        "env": views.filter_name(env, "env"),
         "status": status or None,
     }
     person = (user or "").strip() or None
@@ -66,7 +53,7 @@ def history(
     return page(request, "history.html", title="Deployments", **context)
 
 
-def _deployment_id(value: str) -> str:
+def checked_id(value: str) -> str:
     if not value or len(value) > 64 or not set(value) <= ID_CHARS:
         raise NotFound(f"there is no deployment {value!r}", field="id")
     return value
@@ -88,7 +75,7 @@ def deployment_context(reads: Reads, deployment_id: str) -> dict[str, Any]:
 @router.get("/deployments/{deployment_id}", response_class=HTMLResponse)
 def deployment(request: Request, deployment_id: str, session: Visitor) -> Response:
     reads = reads_of(request, session)
-    context = deployment_context(reads, _deployment_id(deployment_id))
+    context = deployment_context(reads, checked_id(deployment_id))
     d = context["d"]
     found, (params, _) = together(
         lambda: reads.deploy.deployments(app=d["app"], env=d["env"], limit=50),

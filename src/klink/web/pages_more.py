@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from klink.errors import Forbidden, KlinkError, NotFound, Unauthorized
-from klink.web.pages_deploy import _filter_name
 from klink.web.reads import optional
 from klink.web.render import page, reads_of, signed_in
 from klink.web.session import Session
+from klink.web.views import filter_name
 
 router = APIRouter(include_in_schema=False)
 Visitor = Annotated[Session, Depends(signed_in)]
@@ -27,7 +27,7 @@ Visitor = Annotated[Session, Depends(signed_in)]
 @router.get("/images", response_class=HTMLResponse)
 def images(request: Request, session: Visitor, app: str | None = None) -> Response:
     reads = reads_of(request, session)
-    chosen = _filter_name(app, "app")
+    chosen = filter_name(app, "app")
     apps = [a["name"] for a in reads.metadata.applications()]
     found = None
     if chosen:
@@ -45,7 +45,7 @@ def infra(
     request: Request, session: Visitor, app: str | None = None, env: str | None = None
 ) -> Response:
     reads = reads_of(request, session)
-    chosen_app, chosen_env = _filter_name(app, "app"), _filter_name(env, "env")
+    chosen_app, chosen_env = filter_name(app, "app"), filter_name(env, "env")
     reports = reads.infra.drift(chosen_env)
     plan = applies = problem = None
     if chosen_app and chosen_env:

@@ -10,6 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from klink import names
+from klink.errors import InvalidInput
+
 FINAL = ("completed", "invalid", "cancelled")
 
 # What a waiting action waits for, in words (actions not named here are shown by their name).
@@ -24,6 +27,19 @@ WAITS = {
     "pause_point": "a person to resume it",
     "show_instructions": "a person to read the instructions and resume it",
 }
+
+
+def filter_name(value: str | None, field: str) -> str | None:
+    """A name filter of a page: None when empty, a 400 naming ``field`` when not a name."""
+    if not value:
+        return None
+    if not names.is_valid_name(value):
+        raise InvalidInput(
+            f"{field} {value!r} is not a name (lower-case letters and digits, starting with a "
+            "letter)",
+            field=field,
+        )
+    return value
 
 
 def parse_time(value: str | None) -> datetime | None:
