@@ -21,7 +21,7 @@ from klink.web.session import Session
 
 router = APIRouter(include_in_schema=False)
 Visitor = Annotated[Session, Depends(signed_in)]
-SCAN = 1000
+SCAN = 300  # deployments read to filter by person (the deploy API has no user filter)
 ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 
 
