@@ -1,8 +1,9 @@
 """Images, infrastructure (plans and drift) and the audit log.
 
-``/images`` lists what runs where (by history) and, for one application (``?app=``), every
-image with its tags and embargo. ``/infra`` shows the latest drift check of every app+env and,
-for one (``?app=&env=``), its plan against the live cloud and its applies. ``/audit`` shows the
+``/images`` lists the applications; for one (``?app=``) every image with its tags and embargo
+and the image that runs in each of its environments. ``/infra`` shows the latest drift check
+of every app+env and, for one (``?app=&env=``), its plan against the live cloud and its
+applies. ``/audit`` shows the
 auth service's audit log when ``GET /auth/audit`` answers; otherwise it says why not (not
 there yet, or it needs an admin token).
 """
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from klink.errors import Forbidden, KlinkError, NotFound, Unauthorized
-from klink.web.reads import optional
+from klink.web.reads import optional, together
 from klink.web.render import page, reads_of, signed_in
 from klink.web.session import Session
 from klink.web.views import filter_name
@@ -29,12 +30,13 @@ def images(request: Request, session: Visitor, app: str | None = None) -> Respon
     reads = reads_of(request, session)
     chosen = filter_name(app, "app")
     apps = [a["name"] for a in reads.metadata.applications()]
-    found = None
+    found = in_use = None
     if chosen:
         if chosen not in apps:
             raise NotFound(f"there is no application {chosen!r}", field="app")
-        found = reads.bake.images(chosen)
-    in_use = reads.deploy.running(chosen)
+        found, in_use = together(
+            lambda: reads.bake.images(chosen), lambda: reads.deploy.running(chosen)
+        )
     return page(
         request, "images.html", title="Images", apps=apps, app=chosen, images=found, in_use=in_use
     )
