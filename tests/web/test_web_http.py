@@ -253,13 +253,18 @@ def test_signed_out_and_forged(world: World) -> None:
     assert fragment.headers["hx-redirect"] == "/sign-in"
 
 
-def test_the_audit_page_says_when_the_log_is_unavailable(world: World) -> None:
-    client = signed_in(world)
-    answer = client.get("/audit")
-    assert answer.status_code == 200
-    # Until GET /auth/audit exists, the page says so instead of failing.
+def test_the_audit_page(world: World) -> None:
+    """Until ``GET /auth/audit`` exists the page says so; once it does, an admin sees the log
+    and a reader is told it needs an admin."""
+    reader, admin = signed_in(world), signed_in(world, "admin")
+    as_reader, as_admin = reader.get("/audit"), admin.get("/audit")
+    assert as_reader.status_code == as_admin.status_code == 200
     if world.client.get("/auth/audit").status_code == 404:
-        assert "not available on this server" in answer.text
+        for answer in (as_reader, as_admin):
+            assert "The audit log is not available on this server" in answer.text
+    else:
+        assert "needs an admin token" in as_reader.text
+        assert '<table class="audit">' in as_admin.text
 
 
 def test_a_final_deployments_stream_sends_it_then_done(
