@@ -14,7 +14,8 @@ class AuthClient(ServiceClient):
         return result
 
     def audit(self, **filters: Any) -> dict[str, Any]:
-        """``{entries: […], …}``: the audit log, filtered (actor, action, target), paginated."""
+        """``{entries: […], next}``: the audit log, newest first, filtered by ``actor``,
+        ``action``, ``target``, ``since``; ``before=next`` gives the next page."""
         params = {k: v for k, v in filters.items() if v not in (None, "")}
         result: dict[str, Any] = self.request("GET", "/audit", params=params)
         return result

@@ -75,14 +75,14 @@ def audit(
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     target: Annotated[str | None, Query(max_length=200)] = None,
-    page_token: Annotated[str | None, Query(alias="page", max_length=200)] = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     reads = reads_of(request, session)
     filters = {"actor": actor, "action": action, "target": target}
     answer = None
     unavailable = None
     try:
-        answer = reads.auth.audit(**filters, page=page_token)
+        answer = reads.auth.audit(**filters, before=before)
     except Unauthorized:
         raise
     except Forbidden:
