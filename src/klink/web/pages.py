@@ -160,8 +160,8 @@ def app_env(request: Request, app: str, env: str, session: Visitor) -> Response:
         lambda: reads.metadata.environment(env),
         lambda: reads.deploy.running(app),
         reads.deploy.in_progress,
-        lambda: reads.deploy.deployments(app=app, env=env, limit=20),
-        lambda: optional(reads.config.commits, app, env, limit=20),
+        lambda: reads.deploy.deployments(app=app, env=env, limit=10),
+        lambda: optional(reads.config.commits, app, env, limit=10),
         lambda: optional(reads.bake.images, app),
         lambda: optional(reads.deploy.boxes, app, env),
     )
