@@ -202,6 +202,8 @@ def part(request: Request, app: str, env: str, part: str, session: Visitor) -> R
         )
         running = next(iter(r for r in runs if r["env"] == env), None)
         context["groups"] = _groups(boxes, running["desired"] if running else None)
+        # The overview's cell id: the same element across the board's live updates.
+        context["deployment"] = running["deployment"] if running else None
     else:
         try:
             found, _ = reads.config.commits(app, env, limit=5)
