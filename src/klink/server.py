@@ -1,7 +1,8 @@
 """The combined server: every service mounted under its prefix in one ASGI app.
 
 ``klink serve`` runs them all in one process (the default); ``klink serve --service NAME``
-runs one alone. Services reach each other only through their HTTP clients, so both shapes run
+runs one alone. The web UI (``web``) is mounted last, at ``/``, so that every API prefix keeps
+its paths; without it ``/`` answers a JSON index of the services. Services reach each other only through their HTTP clients, so both shapes run
 the same code. Starlette does not run the lifespans of mounted apps, so the combined app's
 lifespan enters each service's in turn (and leaves them in reverse order).
 """
