@@ -2,9 +2,10 @@
 
 ``klink serve`` runs them all in one process (the default); ``klink serve --service NAME``
 runs one alone. The web UI (``web``) is mounted last, at ``/``, so that every API prefix keeps
-its paths; without it ``/`` answers a JSON index of the services. Services reach each other only through their HTTP clients, so both shapes run
-the same code. Starlette does not run the lifespans of mounted apps, so the combined app's
-lifespan enters each service's in turn (and leaves them in reverse order).
+its paths; without it ``/`` answers a JSON index of the services. Services reach each other
+only through their HTTP clients, so both shapes run the same code. Starlette does not run the
+lifespans of mounted apps, so the combined app's lifespan enters each service's in turn (and
+leaves them in reverse order).
 """
 
 from __future__ import annotations
@@ -37,26 +38,27 @@ SERVICES: dict[str, str] = {
     "bake": "klink.bake.api:create_app",
     "config": "klink.config.api:create_app",
     "infra": "klink.infra.api:create_app",
-    # The web UI is mounted last, at "/": every API prefix above keeps winning its paths.
-    "web": "klink.web.app:create_app",
 }
-ROOT = "web"  # the service mounted at "/" instead of "/web"
+# The read-only web UI: not an API prefix but the site itself, mounted last at "/" so that every
+# prefix above keeps winning its paths. ``--service web`` runs it alone.
+ROOT = "web"
+FACTORIES = {**SERVICES, ROOT: "klink.web.app:create_app"}
 
 
 def build_service(name: str, runtime: Runtime) -> FastAPI:
-    module_name, _, factory = SERVICES[name].partition(":")
+    module_name, _, factory = FACTORIES[name].partition(":")
     app: FastAPI = getattr(importlib.import_module(module_name), factory)(runtime)
     return app
 
 
 def create_app(runtime: Runtime, services: Sequence[str] | None = None) -> Starlette:
-    names = list(SERVICES) if not services else list(services)
-    unknown = [n for n in names if n not in SERVICES]
+    names = list(FACTORIES) if not services else list(services)
+    unknown = [n for n in names if n not in FACTORIES]
     if unknown:
         from klink.errors import InvalidInput
 
         raise InvalidInput(
-            f"unknown service {unknown[0]!r}; services: {', '.join(SERVICES)}", field="service"
+            f"unknown service {unknown[0]!r}; services: {', '.join(FACTORIES)}", field="service"
         )
     apps = {name: build_service(name, runtime) for name in names}
 
