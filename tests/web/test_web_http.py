@@ -292,6 +292,13 @@ def test_the_web_runs_alone(runtime: Runtime) -> None:
         assert alone.get("/metadata/applications").status_code == 404
         assert alone.get("/healthcheck").json()["name"] == "web"
     with TestClient(create_app(runtime)) as everything:
+        # An API client that misses a prefix gets Klink's JSON error, a browser the 404 page.
+        missed = everything.get("/deploi/deployments", headers={"Accept": "application/json"})
+        assert missed.status_code == 404
+        assert missed.json()["error"]["code"] == "not_found"
+        page = everything.get("/deploi/deployments", headers=BROWSER)
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
         assert everything.get("/metadata/ping").text == "pong"  # the API prefixes still win
         assert everything.get("/deploy/ping").text == "pong"
         assert everything.get("/static/htmx.min.js").status_code == 200

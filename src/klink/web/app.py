@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
@@ -83,6 +83,11 @@ def _install_pages_errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         error = KlinkError(str(exc.detail))
         status = exc.status_code
+        if "text/html" not in request.headers.get("accept", ""):
+            # At "/" the UI also answers API clients that miss a prefix: in their own terms.
+            code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+            body = {"error": {"code": code, "message": f"{request.url.path}: {exc.detail}"}}
+            return JSONResponse(body, status_code=status)
         return page(request, "error.html", status, title=_TITLES.get(status, "Error"), error=error)
 
     @app.exception_handler(Exception)
