@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,8 @@ class Watched:
 
 def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[Any]:
     """axe-core's violations of ``impacts`` on the page as it is now."""
+    if not AXE.is_file():
+        pytest.fail(f"axe-core is not at {AXE}: scripts/test installs it (scripts/lib/setup.sh)")
     page.add_script_tag(path=str(AXE))
     result: dict[str, Any] = page.evaluate("() => axe.run(document)")
     return [
