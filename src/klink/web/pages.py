@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from klink import names
 from klink.auth.client import AuthClient
-from klink.errors import Forbidden, InvalidInput, KlinkError, NotFound, Unauthorized
+from klink.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from klink.web import views
 from klink.web.reads import Reads, optional, together
 from klink.web.render import page, reads_of, sessions_of, signed_in
@@ -205,11 +205,6 @@ def part(request: Request, app: str, env: str, part: str, session: Visitor) -> R
         # The overview's cell id: the same element across the board's live updates.
         context["deployment"] = running["deployment"] if running else None
     else:
-        try:
-            found, _ = reads.config.commits(app, env, limit=5)
-            context.update(commits=found, commits_problem=None)
-        except KlinkError as exc:
-            if exc.status == 401:
-                raise
-            context.update(commits=[], commits_problem=exc.message)
+        found, problem = optional(reads.config.commits, app, env, limit=5)
+        context.update(commits=found[0] if found else [], commits_problem=problem)
     return page(request, f"part_{part}.html", **context)
