@@ -17,7 +17,7 @@ from klink.auth.client import AuthClient
 from klink.bake.client import BakeClient
 from klink.config.client import ConfigClient
 from klink.deploy.client import DeployClient
-from klink.errors import KlinkError, NotFound
+from klink.errors import KlinkError
 from klink.infra.client import InfraClient
 from klink.metadata.client import MetadataClient
 from klink.service.runtime import Runtime
@@ -62,13 +62,15 @@ class Reads:
         return {"d": record, "tasks": tasks["tasks"], "logs": logs["logs"]}
 
 
-# Reads of one page run side by side: each waits on a socket, so together they cost about the
-# slowest of them rather than their sum.
+# Reads of one page run side by side, so that their waits (sockets, git, the provider) overlap;
+# in the one-process server the services' own CPU work still adds up. No call made through the
+# pool uses the pool itself, so it cannot deadlock.
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="klink-web-read")
 
 
 def together(*calls: Callable[[], Any]) -> list[Any]:
-    """The results of ``calls``, run at once; the first error is raised (after all end)."""
+    """The results of ``calls``, run at once; the error of the first (in the order given) that
+    failed is raised."""
     futures = [_POOL.submit(call) for call in calls]
     return [f.result() for f in futures]
 
@@ -78,9 +80,7 @@ def optional(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
     (a provider that does not answer, a repository not created) while the rest still shows."""
     try:
         return call(*args, **kwargs), None
-    except NotFound as exc:
-        return None, exc.message
     except KlinkError as exc:
-        if exc.status in (401,):
+        if exc.status == 401:  # the session's token is no longer valid: sign in again
             raise
         return None, exc.message
