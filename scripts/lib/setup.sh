@@ -60,6 +60,22 @@ ensure_postgres() {
   apt_install postgresql
 }
 
+# The Hubot integration's packages (the real hubot, for its tests), installed from its lock
+# file when missing or when the lock file changed.
+ensure_node_packages() {
+  ensure_command node nodejs
+  ensure_command npm npm
+  local dir="$KLINK_ROOT/integrations/hubot"
+  local stamp="$dir/node_modules/.klink-installed"
+  local want
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    say "installing integrations/hubot's npm packages"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" >"$stamp"
+  fi
+}
+
 # The web UI's browser tests: Debian's chromium (Playwright drives it; `playwright install`
 # is not used) and axe-core from npm, pinned, in a folder the tests know (tests/web/browser.py).
 AXE_VERSION=4.14.1
@@ -80,6 +96,9 @@ ensure_system_packages() {
   ensure_command haproxy haproxy
   ensure_command packer packer
   ensure_command wrk wrk
+  # The canary's metrics on the local provider: Prometheus scrapes HAProxy's exporter.
+  ensure_command prometheus prometheus
   ensure_postgres
+  ensure_node_packages
   ensure_browser_tools
 }

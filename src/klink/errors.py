@@ -72,6 +72,20 @@ class Throttled(KlinkError):
     code = "throttled"
 
 
+class Unavailable(KlinkError):
+    """A service or the cloud could not be reached, or answered 5xx: worth trying again."""
+
+    status = 503
+    code = "unavailable"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The errors that the engine retries within its budget: throttling, unreachable or failing
+    services (an unknown 5xx is a plain ``KlinkError``), never a refusal such as a bad request,
+    a conflict or a cloud's own "no"."""
+    return isinstance(exc, Throttled | Unavailable) or type(exc) is KlinkError
+
+
 class ProviderError(KlinkError):
     """The cloud (or the local provider) refused or failed; the message is the cloud's."""
 

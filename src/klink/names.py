@@ -90,3 +90,30 @@ def image_name(app: str, version: str, at: datetime) -> str:
 
 def config_repo_name(app: str, env: str) -> str:
     return f"{app}-{env}"
+
+
+# Branch names and hashes, optionally followed by ~N / ^N steps: HEAD, HEAD~3, main^, 1a2b3c4.
+_BASE = r"(?:HEAD|[0-9a-f]{4,40}|[A-Za-z0-9_][A-Za-z0-9_./-]{0,199})"
+_REF_RE = re.compile(rf"^{_BASE}(?:~[0-9]{{0,6}}|\^[0-9]?)*$")
+
+
+def check_ref(ref: str, field: str = "at") -> str:
+    """Accept a hash (4-40 hex), ``HEAD``, a branch name, each with ``~N``/``^N`` steps.
+
+    Refuse everything else with InvalidInput before git sees it: ``..`` and ``/.`` (paths and
+    ranges), a leading ``-`` (options), spaces, NUL and other control characters, ``@{``,
+    ``:`` (``REF:path``), ``.lock`` suffixes.
+    """
+    if (
+        not ref
+        or not _REF_RE.fullmatch(ref)
+        or ".." in ref
+        or "/." in ref
+        or "//" in ref
+        or ref.endswith(("/", ".", ".lock"))
+    ):
+        raise InvalidInput(
+            f"{field} {ref!r} is not a commit reference (a hash, HEAD, HEAD~N or a branch name)",
+            field=field,
+        )
+    return ref

@@ -6,6 +6,12 @@ its paths; without it ``/`` answers a JSON index of the services. Services reach
 only through their HTTP clients, so both shapes run the same code. Starlette does not run the
 lifespans of mounted apps, so the combined app's lifespan enters each service's in turn (and
 leaves them in reverse order).
+
+Starting the local cloud is the composition's decision too: when an environment uses the local
+provider and this ``KLINK_HOME`` has no running daemon, ``serve`` starts one (detached, so that
+instances and traffic outlive the server). The server reads the environments from the store it
+holds; the provider only runs its daemon and knows no service. When no environment uses it,
+this costs one small query and imports nothing more.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ SERVICES: dict[str, str] = {
     "bake": "klink.bake.api:create_app",
     "config": "klink.config.api:create_app",
     "infra": "klink.infra.api:create_app",
+    "chat": "klink.chat.api:create_app",
 }
 # The read-only web UI: not an API prefix but the site itself, mounted last at "/" so that every
 # prefix above keeps winning its paths. ``--service web`` runs it alone.
@@ -85,6 +92,24 @@ def create_app(runtime: Runtime, services: Sequence[str] | None = None) -> Starl
     return server
 
 
+def start_local_cloud(runtime: Runtime) -> str | None:
+    """The local cloud's URL when an environment is on the local provider (started if needed)."""
+    from klink.metadata.store import MetadataStore
+
+    local_envs = MetadataStore(runtime.engine).all("environment", ("provider", "local"))
+    if not local_envs:
+        return None
+    from klink.providers.local import daemon
+
+    try:
+        url = daemon.ensure(runtime.settings.home)
+    except Exception as exc:  # the server still runs; deploys to local envs will say why
+        log.warning("local cloud did not start: %s", exc)
+        return None
+    log.info("local cloud for %d environment(s) at %s", len(local_envs), url)
+    return url
+
+
 def serve(settings: Settings, services: Sequence[str] | None = None) -> None:
     """Run the server in the foreground until SIGINT/SIGTERM."""
     import uvicorn
@@ -93,9 +118,7 @@ def serve(settings: Settings, services: Sequence[str] | None = None) -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     runtime = Runtime.open(settings)
-    from klink.providers.local.autostart import start_if_used
-
-    start_if_used(runtime)
+    start_local_cloud(runtime)
     app = create_app(runtime, services)
     pid_path = settings.home / "serve.pid"
     pid_path.write_text(f"{os.getpid()}\n")

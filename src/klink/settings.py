@@ -17,7 +17,16 @@ from klink.errors import SettingsError
 
 T = TypeVar("T")
 
-SERVICES = ("auth", "metadata", "config", "build", "bake", "infra", "deploy")
+SERVICES = ("auth", "metadata", "config", "build", "bake", "infra", "deploy", "chat")
+
+
+SLACK_API_URL = "https://slack.com/api/"
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s):// URL")
+    return value.rstrip("/") + "/"
 
 
 def _int(value: str) -> int:
@@ -92,6 +101,11 @@ class Settings:
     images_keep: int = 5
     # Background schedules (base bakes, image cleanup, infra drift) can be turned off for tests.
     schedules_enabled: bool = True
+    # Chat (Slack, Hubot). Secrets are kept out of repr(), so no log line can print them.
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_bot_token: str = field(default="", repr=False)
+    slack_api_url: str = SLACK_API_URL
+    hubot_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -131,6 +145,10 @@ class Settings:
             bake_base_schedule=_get(env, "KLINK_BAKE_BASE_SCHEDULE", _cron, "0 4 * * 1"),
             images_keep=_get(env, "KLINK_IMAGES_KEEP", _int, 5),
             schedules_enabled=_get(env, "KLINK_SCHEDULES", _bool, True),
+            slack_signing_secret=_get(env, "KLINK_SLACK_SIGNING_SECRET", str, ""),
+            slack_bot_token=_get(env, "KLINK_SLACK_BOT_TOKEN", str, ""),
+            slack_api_url=_get(env, "KLINK_SLACK_API_URL", _url, SLACK_API_URL),
+            hubot_secret=_get(env, "KLINK_HUBOT_SECRET", str, ""),
         )
 
     def service_url(self, name: str) -> str:

@@ -99,5 +99,10 @@ class CallRecorder:
     def _params(self, event_name: str, params: dict[str, Any], **_kwargs: Any) -> None:
         self.requests.append((event_name.split(".", 2)[2], dict(params)))
 
+    def reset(self) -> None:
+        """Forget what was recorded so far (the hooks stay attached)."""
+        self.calls.clear()
+        self.requests.clear()
+
     def operations(self) -> list[str]:
         return [name for name, _ in self.requests]

@@ -38,12 +38,23 @@ CASES: list[tuple[dict[str, Any], str, list[str]]] = [
     ({"undoOnFailure": "maybe"}, "local", ["undoOnFailure"]),
     (
         {
+            "policies": [],
+            "alarms": [
+                {"name": "cpu", "metricName": "CPUUtilization", "threshold": 70, "policies": ["up"]}
+            ],
+        },
+        "local",
+        ["alarms[0].policies[0]"],
+    ),
+    # Without "policies" the previous group's are carried over: checked at deploy time.
+    (
+        {
             "alarms": [
                 {"name": "cpu", "metricName": "CPUUtilization", "threshold": 70, "policies": ["up"]}
             ]
         },
         "local",
-        ["alarms[0].policies[0]"],
+        [],
     ),
     (
         {

@@ -220,8 +220,24 @@ def test_boxes_and_images(world: World) -> None:
 def test_resize_current_group(world: World) -> None:
     ready(world, {"max": 3})
     deployed(world, IMG1)
-    world.ok("POST", "/deploy/search/prod/resize", json={"min": 1, "max": 3, "desired": 3})
+    made = world.ok("POST", "/deploy/search/prod/resize", json={"min": 1, "max": 3, "desired": 3})
+    # A resize is a one-step deployment: recorded, logged, holding the slot until it is done.
+    busy = world.client.post("/deploy/search/prod", json={"image": IMG2, "message": "m"})
+    assert busy.status_code == 409
+    world.engine().drain()
     assert world.fake.describe_group("search-prod-v000").desired_capacity == 3
+    record = world.get(made["id"])
+    assert record["status"] == "completed", record["error"]
+    assert record["kind"] == "resize"
+    assert [s["name"] for s in record["plan"]][-2:] == ["resize_current_group", "complete"]
+    logs = world.ok("GET", f"/deploy/deployments/{made['id']}/logs")["logs"]
+    assert any("desired 1->3" in line["message"] for line in logs)
+    # The resize is not a release: undo still starts from the last deployment (the first one
+    # here, which cannot be undone), not from the resize.
+    undo = world.client.post("/deploy/search/prod/undo", json={"dryRun": True})
+    assert undo.status_code == 409
+    assert made["id"] not in undo.json()["error"]["message"]
+    assert "was the first of search/prod" in undo.json()["error"]["message"]
 
 
 def test_unreachable_notifier_url_is_only_logged() -> None:

@@ -139,3 +139,48 @@ def test_full_plan_on_moto_and_discovery_after_wiping_the_database(
     assert previous["launch"]["instance_type"] == "t3.micro"
     assert previous["launch"]["user_data"].startswith("#cloud-config")
     assert [g.name for g in provider.list_groups(r"search-prod-v\d{3}")] == ["search-prod-v002"]
+
+
+def test_twenty_deployments_on_moto_with_a_fifth_of_calls_failing(
+    aws_world: World, moto: str
+) -> None:
+    """20% of the aws provider's calls fail transiently (throttled before, or 503 after the call
+    went through): twenty deployments in a row complete, one group left, nothing orphaned."""
+    from dataclasses import replace
+
+    from klink.deploy.engine import Engine
+    from klink.deploy.executor import RetryPolicy
+    from klink.deploy.store import DeploymentStore
+    from klink.testing.faults import FaultyProvider
+
+    world = aws_world
+    provider = world.runtime.extras["aws.provider"]
+    ec2 = boto3.client("ec2", endpoint_url=moto, region_name=REGION)
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    provider.ensure_target_group(TargetGroupSpec(name="web", port=8080, vpc_id=vpc))
+    world.config(params={**PARAMS, "desiredCapacity": 1}, props={"service.port": 8080})
+    images = [_image(ec2, "1.0"), _image(ec2, "2.0")]
+    faulty = FaultyProvider(provider, rate=0.2, seed=11)
+    services = replace(world.runtime.extras["deploy.services"](), provider_for=lambda e, m: faulty)
+    engine = Engine(
+        DeploymentStore(world.runtime.engine),
+        services,
+        clock=world.clock,
+        sleep=world.clock.sleep,
+        retry=RetryPolicy(budget=12, base=0.02, cap=0.2),
+    )
+    for number in range(20):
+        deployment_id = world.deploy(images[number % 2])
+        engine.drain()
+        d = world.get(deployment_id)
+        assert d["status"] == "completed", (number, d["error"])
+    groups = provider.list_groups(r"search-prod-v\d{3}")
+    assert [g.name for g in groups] == ["search-prod-v019"]
+    templates = ec2.describe_launch_templates()["LaunchTemplates"]
+    assert [t["LaunchTemplateName"] for t in templates] == [groups[0].launch_template]
+    assert {t.instance_id for t in provider.target_health("web")} == {
+        i.id for i in groups[0].instances
+    }
+    assert [p.name for p in provider.list_scaling_policies(groups[0].name)] == ["up"]
+    assert sum(faulty.failures.values()) > 40
+    print(f"\naws: {sum(faulty.failures.values())} faults injected in {faulty.calls} calls")

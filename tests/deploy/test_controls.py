@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from klink.deploy.store import DeploymentStore
 from tests.deploy.conftest import IMG1, IMG2, World, deployed, ready
 
@@ -17,7 +19,8 @@ def test_health_gate_failure_keeps_old_serving_then_retry_completes(world: World
     d = deployed(world, IMG2)
     assert d["status"] == "failed"
     assert d["current"] == "wait_instances_healthy"
-    assert "gave up after 3 attempts" in d["error"]
+    assert "gave up after" in d["error"]
+    assert "(limit 3 s)" in d["error"]  # 3 looks x the 1 s interval: a deadline on the clock
     # v1 is still the one in traffic; the slot is kept: a new deployment is refused.
     assert set(world.fake.state["registered"]["web"]) == _in_service_ids(world, "search-prod-v000")
     refused = world.client.post("/deploy/search/prod", json={"image": IMG1, "message": "m"})
@@ -259,6 +262,7 @@ def test_lease_takeover_after_holder_dies(world: World) -> None:
     held = dead.db.persist(
         d,
         holder="dead",
+        expected_status=d.status,
         now=world.clock(),
         lease_seconds=30,
         task=None,
@@ -305,14 +309,18 @@ def test_lease_renewed_during_a_slow_action(world: World) -> None:
     deployment_id = world.deploy(IMG1)
     slow = world.engine("slow", lease=0.3)
     rival = world.engine("rival", lease=0.3)
-    original = slow.actions["validate_request"]
+    registry = slow.executor.registry
+    original = registry["validate_request"].run
     release = threading.Event()
 
     def sluggish(ctx):  # type: ignore[no-untyped-def]
         release.wait(5)
         return original(ctx)
 
-    slow.actions = {**slow.actions, "validate_request": sluggish}
+    slow.executor.registry = {
+        **registry,
+        "validate_request": replace(registry["validate_request"], run=sluggish),
+    }
     worker = threading.Thread(target=slow.run_once)
     worker.start()
     import time
@@ -362,3 +370,26 @@ def test_undo_of_the_last_completed_deployment(world: World) -> None:
     assert again.status_code == 409
     assert "rollback" in again.json()["error"]["message"]
     assert first["status"] == "completed"
+
+
+def test_kept_groups_are_removed_when_their_time_is_up(world: World) -> None:
+    from datetime import timedelta
+
+    from klink.deploy.expiry import remove_expired
+
+    ready(world, {"keepPreviousGroup": True}, deploymentRooms={"prod": ["#search"]})
+    deployed(world, IMG1)
+    assert deployed(world, IMG2)["status"] == "completed"
+    kept = world.fake.describe_group("search-prod-v000")
+    assert kept.tags["klink:kept"] == "true"
+    assert "klink:remove-after" in kept.tags
+    store = DeploymentStore(world.runtime.engine)
+    assert remove_expired(world.services(), store) == []  # not yet
+    assert world.fake.group_exists("search-prod-v000")
+    world.clock.now += timedelta(days=8)
+    sent = len(world.notes.posted)
+    assert remove_expired(world.services(), store) == ["search-prod-v000"]
+    assert world.fake.describe_group("search-prod-v000").status is not None  # being deleted
+    assert any(call == ("delete_group", "search-prod-v000") for call in world.fake.calls)
+    assert world.fake.group_exists("search-prod-v001")  # the one in traffic stays
+    assert any("removed" in str(body) for _url, body in world.notes.posted[sent:])

@@ -296,3 +296,60 @@ def test_undo_of_a_completed_deployment_under_load(
     assert set(load.result.versions) == {"1.0", "2.0"}
     assert get_json(url)["version"] == "1.0"
     assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v000"]
+
+
+def test_twenty_deployments_with_a_fifth_of_calls_failing(
+    world: World, cloud: LocalProvider, tmp_path: Path
+) -> None:
+    """20% of the local provider's calls fail transiently: twenty deployments in a row of real
+    processes behind a real HAProxy complete, one group left, the frontend serving it."""
+    from dataclasses import replace
+
+    from klink.deploy.executor import RetryPolicy
+    from klink.testing.faults import FaultyProvider
+
+    port, frontend = free_port(), free_port()
+    world.app("hello", "dev")
+    world.config(
+        "hello",
+        "dev",
+        params={
+            "healthCheckIntervalSeconds": 0.2,
+            "instanceHealthyAttempts": 100,
+            "loadBalancerHealthyAttempts": 150,
+            "targetGroups": ["hello-dev"],
+        },
+        props={"service.port": port, "healthcheck.path": "/healthcheck"},
+    )
+    cloud.ensure_target_group(
+        base.TargetGroupSpec(
+            name="hello-dev",
+            port=port,
+            health_check_path="/healthcheck",
+            health_check_interval_seconds=1,
+            healthy_threshold=1,
+            unhealthy_threshold=2,
+            deregistration_delay_seconds=0,
+            frontend_port=frontend,
+        )
+    )
+    images = [make_image(world.home, "1.0", tmp_path), make_image(world.home, "2.0", tmp_path)]
+    faulty = FaultyProvider(cloud, rate=0.2, seed=5)
+    services = replace(world.runtime.extras["deploy.services"](), provider_for=lambda e, m: faulty)
+    engine = Engine(
+        DeploymentStore(world.runtime.engine),
+        services,
+        clock=utcnow,
+        sleep=time.sleep,
+        retry=RetryPolicy(budget=12, base=0.02, cap=0.2),
+    )
+    for number in range(20):
+        deployment_id = world.deploy(images[number % 2].id, app="hello", env="dev")
+        engine.drain()
+        d = world.get(deployment_id)
+        assert d["status"] == "completed", (number, d["error"])
+    assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v019"]
+    url = f"http://127.0.0.1:{frontend}/healthcheck"
+    assert get_json(url)["version"] == "2.0"
+    assert sum(faulty.failures.values()) > 40
+    print(f"\nlocal: {sum(faulty.failures.values())} faults injected in {faulty.calls} calls")

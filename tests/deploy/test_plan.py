@@ -1,4 +1,5 @@
-"""The plan builder as a table: (params, previous state) -> the deployment phase's actions."""
+"""The red-black strategy as a table: (params, previous state) -> the deployment phase's
+actions; its undo from (restore, remove); and the one parameter model's defaults."""
 
 from __future__ import annotations
 
@@ -6,9 +7,20 @@ from typing import Any
 
 import pytest
 
+from klink.config.params import DeploymentParams, parse_deployment_params
 from klink.deploy import plan as planner
-from klink.deploy.model import GroupState
-from klink.deploy.params import DeployParams, read_params
+from klink.deploy.context import stored_params
+from klink.deploy.model import GroupState, plan_hash
+from klink.deploy.preparation import HealthGate
+from klink.deploy.strategies import strategy_of
+from klink.errors import InvalidInput
+
+REDBLACK = strategy_of("redblack")
+
+
+def read_params(data: dict[str, Any]) -> DeploymentParams:
+    return parse_deployment_params(data, provider="local")
+
 
 OLD = GroupState(name="search-prod-v001", launch=None, min_size=1, max_size=1, desired_capacity=1)
 NEW = GroupState(name="search-prod-v002", launch=None, min_size=1, max_size=1, desired_capacity=1)
@@ -107,13 +119,13 @@ def test_deployment_steps(
     instructions: str | None,
     expected: list[str],
 ) -> None:
-    steps = planner.deployment_steps(read_params(params), previous, instructions=instructions)
+    steps = REDBLACK.deployment_steps(read_params(params), previous, instructions=instructions)
     assert planner.names(steps) == expected
     assert all(s.phase == "deploy" for s in steps)
 
 
 def test_full_red_black_plan_is_60_to_80_actions() -> None:
-    steps = planner.PREPARATION + planner.deployment_steps(DeployParams(), OLD)
+    steps = planner.PREPARATION + REDBLACK.deployment_steps(DeploymentParams(), OLD)
     assert 60 <= len(steps) <= 80
     assert len(set(planner.names(planner.PREPARATION))) == len(planner.PREPARATION)
 
@@ -136,7 +148,7 @@ UNDO_CASES = [
 def test_undo_steps(
     restore: GroupState | None, remove: GroupState | None, expected: list[str]
 ) -> None:
-    assert planner.names(planner.undo_steps(restore, remove)) == expected
+    assert planner.names(REDBLACK.undo_steps(restore, remove)) == expected
 
 
 def test_every_step_has_an_action() -> None:
@@ -145,7 +157,7 @@ def test_every_step_has_an_action() -> None:
     registry = actions()
     every = (
         planner.PREPARATION
-        + planner.deployment_steps(
+        + REDBLACK.deployment_steps(
             read_params(
                 {
                     "pauseAfterInstancesHealthy": True,
@@ -156,8 +168,9 @@ def test_every_step_has_an_action() -> None:
             OLD,
             instructions="x",
         )
-        + planner.deployment_steps(DeployParams(), OLD)
-        + planner.undo_steps(OLD, NEW)
+        + REDBLACK.deployment_steps(DeploymentParams(), OLD)
+        + REDBLACK.undo_steps(OLD, NEW)
+        + planner.RESIZE
     )
     assert {s.name for s in every} <= set(registry)
 
@@ -176,8 +189,77 @@ def test_describe_for_dry_run() -> None:
 
 
 def test_bad_capacity_names_the_field() -> None:
-    from klink.errors import InvalidInput
-
     with pytest.raises(InvalidInput) as info:
         read_params({"min": 3, "desiredCapacity": 2, "max": 4})
     assert info.value.field == "desiredCapacity"
+
+
+def test_the_engine_uses_the_schemas_defaults_field_by_field() -> None:
+    """One parameter model: what the engine reads when a file gives nothing is, field by field,
+    the schema's own default (there was a second parser whose defaults differed)."""
+    stored = parse_deployment_params({}, provider="local").to_json()  # what preparation stores
+    engine = stored_params(stored)
+    bare = stored_params(None)
+    for name, info in DeploymentParams.model_fields.items():
+        assert getattr(engine, name) == info.get_default(call_default_factory=True), name
+        assert getattr(bare, name) == info.get_default(call_default_factory=True), name
+    assert engine.instance_healthy_attempts == 100
+    assert engine.subnet_purpose == "internal"
+    assert engine.termination_policies == ("Default",)
+    assert engine.health_check_interval_seconds == 5.0
+
+
+def test_a_long_health_interval_is_used_as_given() -> None:
+    """The schema allows up to 300 s between looks; nothing caps it at 30 s any more."""
+    params = read_params({"healthCheckIntervalSeconds": 120, "instanceHealthyAttempts": 3})
+    gate = HealthGate.of(params, {})
+    assert gate.interval == 120
+    assert gate.timeout == 360
+
+
+def test_empty_lists_mean_none_and_absent_means_carried_over() -> None:
+    absent = read_params({})
+    empty = read_params({"policies": [], "alarms": [], "scheduledActions": []})
+    assert absent.policies is None
+    assert absent.alarms is None
+    assert absent.scheduled_actions is None
+    assert empty.policies == ()
+    assert empty.alarms == ()
+    assert empty.scheduled_actions == ()
+
+
+def test_undo_checks_the_restored_group_with_its_own_gate() -> None:
+    unchecked = GroupState(
+        name="search-prod-v001",
+        launch=None,
+        min_size=1,
+        max_size=1,
+        desired_capacity=1,
+        health=HealthGate(skip=True),
+    )
+    assert "wait_instances_healthy" not in planner.names(REDBLACK.undo_steps(unchecked, NEW))
+    assert "wait_instances_healthy" in planner.names(REDBLACK.undo_steps(OLD, NEW))
+
+
+def test_health_gate_round_trips_through_its_tag() -> None:
+    gate = HealthGate(port=9090, path="/ready?full=1", interval=2, timeout=40, skip=True)
+    assert HealthGate.from_tag(gate.tag()) == gate
+    assert HealthGate.from_tag(None) == HealthGate()
+    assert HealthGate.from_tag("garbage;port=x") == HealthGate()
+
+
+def test_plan_hash_changes_with_any_step_or_argument() -> None:
+    one = REDBLACK.deployment_steps(DeploymentParams(), OLD)
+    same = REDBLACK.deployment_steps(DeploymentParams(), OLD)
+    other = REDBLACK.deployment_steps(read_params({"keepPreviousGroup": True}), OLD)
+    assert plan_hash(one) == plan_hash(same)
+    assert plan_hash(one) != plan_hash(other)
+
+
+def test_an_unknown_strategy_is_refused_naming_the_field() -> None:
+    with pytest.raises(InvalidInput) as info:
+        strategy_of("yolo")
+    assert info.value.field == "strategy"
+    with pytest.raises(InvalidInput) as parsed:
+        read_params({"strategy": "yolo"})
+    assert parsed.value.field == "strategy"

@@ -8,7 +8,7 @@ import pytest
 
 from klink.errors import InvalidInput
 from klink.infra.model import check_definition_text, config_problems, parse_definition
-from klink.infra.resources import ALL_EGRESS, Rule
+from klink.providers.infra import ALL_EGRESS, Rule
 
 ENV_INFRA: dict[str, Any] = {
     "vpc": "vpc-123",

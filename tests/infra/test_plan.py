@@ -15,15 +15,11 @@ from klink.infra.resources import (
     SECURITY_GROUP,
     TARGET_GROUP,
     Definition,
-    ListenerSpec,
-    LoadBalancerSpec,
-    RoleSpec,
-    Rule,
-    SecurityGroupSpec,
     State,
     TargetGroupDef,
     managed_tags,
 )
+from klink.providers.infra import ListenerSpec, LoadBalancerSpec, RoleSpec, Rule, SecurityGroupSpec
 
 TAGS = managed_tags("search", "prod")
 WEB = SecurityGroupSpec(

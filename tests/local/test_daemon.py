@@ -59,6 +59,8 @@ def test_daemon_survives_its_caller_and_readopts_after_restart(
         )
         before = wait_for(lambda: in_service(provider, "hello-dev-v000", 2))
         wait_for(lambda: serving(before, port))
+        # New servers take traffic once HAProxy's own checks pass (rise 2).
+        wait_for(lambda: {t.state for t in provider.target_health("hello-dev")} == {"healthy"})
         provider.close()
 
         # The daemon stops; instances and HAProxy keep serving without it.

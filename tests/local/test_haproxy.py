@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from klink.providers.local import addresses
-from klink.providers.local.haproxy import Backend, render, target_state
+from klink.providers.local.haproxy import Backend, Server, render, target_state
 from klink.providers.local.state import State
 
 
@@ -41,17 +41,30 @@ def test_rendered_config_is_valid(tmp_path: Path) -> None:
             500,
             3,
             2,
-            {"i-0123": ("127.16.0.1", False, 0), "i-0456": ("127.16.0.2", True, 2)},
+            {
+                "i-0123": Server("127.16.0.1", False, 0, weight=256),
+                "i-0456@api-dev-v002": Server(
+                    "127.16.0.2", True, 2, 40, group="api-dev-v002", instance="i-0456"
+                ),
+                "i-0789@api-dev-v003": Server(
+                    "127.16.0.3", False, 4, 0, group="api-dev-v003", instance="i-0789"
+                ),
+            },
             slots=4,
         ),
     ]
     text = render(backends, tmp_path / "admin.sock", tmp_path / "state")
-    assert "server s0 127.16.0.1:9090 check inter 500 rise 3 fall 2  # i-0123\n" in text
-    assert "server s2 127.16.0.2:9090 check inter 500 rise 3 fall 2 weight 0  # i-0456\n" in text
+    # Each server line carries its weight and names its instance and group (draining: 0).
+    line = "server s0 127.16.0.1:9090 check inter 500 rise 3 fall 2 weight 256"
+    assert f"{line}  # i-0123 group=-\n" in text
+    line = "server s2 127.16.0.2:9090 check inter 500 rise 3 fall 2 weight 0"
+    assert f"{line}  # i-0456 group=api-dev-v002\n" in text
+    line = "server s4 127.16.0.3:9090 check inter 500 rise 3 fall 2 weight 0"
+    assert f"{line}  # i-0789 group=api-dev-v003\n" in text
     # Free slots wait disabled; every backend has its slots (32 by default).
     assert "server s1 127.0.0.1:9090 check inter 500 rise 3 fall 2 disabled\n" in text
     assert "server s3 127.0.0.1:9090" in text
-    assert "server s4 " not in text.split("backend api-dev")[1].split("backend")[0]
+    assert "server s5 " not in text.split("backend api-dev")[1].split("backend")[0]
     assert text.count("server s31 127.0.0.1:8080") == 1
     (tmp_path / "haproxy.cfg").write_text(text)
     check = subprocess.run(

@@ -49,6 +49,7 @@ CASES = [
     row("a2", "search", "prod", 2, "completed", new_state=S("search-prod-v001", "img-2", "2.0", 3)),
     row("a3", "search", "prod", 3, "failed", new_state=S("search-prod-v002", "img-3", "3.0", 3)),
     row("a4", "search", "prod", 4, "running", new_state=S("search-prod-v003", "img-4", "4.0", 3)),
+    row("a5", "search", "prod", 5, "completed", kind="resize"),
     row("b1", "search", "dev", 1, "completed", new_state=S("search-dev-v000", "img-5", "5.0", 1)),
     row("b2", "search", "dev", 2, "completed", undo=True,
         new_state=S("search-dev-v001", "img-6", "6.0", 1),
@@ -65,7 +66,8 @@ def check(engine: Engine) -> None:
         conn.execute(deployments.insert(), CASES)
     found = {(r["app"], r["env"]): r for r in history.running(engine)}
     assert set(found) == {("search", "prod"), ("search", "dev"), ("mail", "prod")}
-    prod = found[("search", "prod")]  # the newest completed, not the failed or running one
+    # The newest completed, not the failed or running one, nor a resize of its group.
+    prod = found[("search", "prod")]
     assert prod["deployment"] == "a2"
     assert (prod["image"], prod["version"], prod["group"], prod["desired"]) == (
         "img-2",

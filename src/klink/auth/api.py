@@ -57,7 +57,13 @@ def delete_token(
 
 @router.get("/whoami")
 def whoami(principal: Annotated[Principal, Depends(current_principal)]) -> dict[str, Any]:
-    return {"name": principal.name, "role": principal.role, "envs": principal.envs}
+    return {
+        "name": principal.name,
+        "role": principal.role,
+        "envs": principal.envs,
+        "via": principal.via,
+        "actor": principal.actor,
+    }
 
 
 def create_app(runtime: Runtime) -> FastAPI:

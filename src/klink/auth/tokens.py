@@ -24,11 +24,21 @@ PREFIX = "klk_"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's name is the actor recorded on every change."""
+    """Who is calling: the token's name is the actor recorded on every change.
+
+    ``via`` names who asked on this identity's behalf when a front door (chat) acts as it:
+    ``slack:T1/U123``. Rights are the identity's own; ``actor`` is what a record should show
+    (``ci-bot via slack:T1/U123``).
+    """
 
     name: str
     role: str
     envs: tuple[str, ...] | None = None  # deployer limited to these environments; None: all
+    via: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.name} via {self.via}" if self.via else self.name
 
     def has(self, role: str) -> bool:
         return _RANK[self.role] >= _RANK[role]
@@ -183,3 +193,30 @@ def _write_secret(path: Path, secret: str) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(secret + "\n")
     os.replace(temp, path)
+
+
+# A chat user with no linked identity reads, as this name, and can do nothing else.
+UNLINKED = "unlinked"
+
+
+def act_as(engine: Engine, caller: Principal, identity: str | None, via: str) -> Principal:
+    """The principal a front door acts as: ``identity``'s own role and environments (looked up
+    now, so a changed or deleted token takes effect at once), or a reader when ``identity`` is
+    empty (an unlinked chat user). Only Klink's internal token may act as someone."""
+    from klink.service.runtime import INTERNAL_TOKEN_NAME
+
+    if caller.name != INTERNAL_TOKEN_NAME:
+        raise Forbidden(
+            f"token {caller.name!r} may not act on someone's behalf; only Klink's services may",
+            field="X-Klink-Act-As",
+        )
+    if not via:
+        raise InvalidInput("acting on someone's behalf needs X-Klink-Via", field="X-Klink-Via")
+    if not identity:
+        return Principal(name=UNLINKED, role="reader", via=via)
+    with store.read(engine) as conn:
+        row = conn.execute(sa.select(tokens).where(tokens.c.name == identity)).mappings().first()
+    if row is None or identity == INTERNAL_TOKEN_NAME:
+        raise Unauthorized(f"identity {identity!r} has no token any more; link again")
+    envs = tuple(row["envs"]) if row["envs"] is not None else None
+    return Principal(name=row["name"], role=row["role"], envs=envs, via=via)

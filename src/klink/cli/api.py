@@ -3,13 +3,16 @@
 Server URL and token come from, in order: ``--server``/``--token``; ``KLINK_SERVER``/
 ``KLINK_TOKEN``; ``~/.config/klink/config.toml`` (``server = "…"``, ``token = "…"``); and on the
 server's own machine, ``KLINK_LISTEN`` and the admin token in ``KLINK_HOME/admin-token``.
-The transport is the standard library's http.client (httpx costs 0.2 s to import).
+The transport is a plain HTTP/1.1 client on a socket (see ``Api``). ``client_for(args)`` is
+how every command gets its client: the chat service runs the same handlers with its own
+server, token and acting-as headers in ``args``.
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+
+from klink.cli.http import PATH_SAFE, Response, Wire, query, quote, split_url
 
 # Kept free of typing, dataclasses and pathlib: they cost more start-up than the CLI's own work.
 TYPE_CHECKING = False
@@ -84,70 +87,32 @@ def resolve(server: str | None, token: str | None) -> Target:
     return Target(server=(server or default_server()).rstrip("/"), token=token)
 
 
-class Response:
-    """What a request got back: status, headers and body (read, or a stream of lines)."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
-        self.status_code: int = raw.status
-        self.headers = {k.lower(): v for k, v in raw.getheaders()}
-        self.reason_phrase: str = raw.reason
-        self._content: bytes | None = None
-
-    @property
-    def content(self) -> bytes:
-        if self._content is None:
-            self._content = self.raw.read()
-        return self._content
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        import json
-
-        return json.loads(self.content)
-
-    def iter_lines(self) -> Iterator[str]:
-        """Lines as they arrive (for live output of streamed responses)."""
-        while True:
-            line = self.raw.readline()
-            if not line:
-                return
-            yield line.decode("utf-8", "replace").rstrip("\r\n")
-
-
 class Api:
-    """A small JSON client on the standard library's http.client.
+    """A small JSON client on a socket, with one kept-alive connection.
 
-    httpx would cost more start-up than the rest of the CLI together (about 0.2 s to import);
-    the CLI makes a handful of requests to one server, which http.client does well, with one
-    kept-alive connection.
+    httpx (0.2 s to import) and even http.client (20 ms: the email package) would cost more
+    start-up than the rest of the CLI together; the CLI makes a handful of requests to one
+    server, which this plain HTTP/1.1 does well: JSON bodies, streamed uploads (chunked) and
+    streamed answers (read as they arrive).
     """
 
     def __init__(self, target: Target, timeout: float = 60.0) -> None:
-        from urllib.parse import urlsplit
-
         self.target = target
         self.timeout = timeout
-        parts = urlsplit(target.server)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        parts = split_url(target.server)
+        if parts is None:
             raise CliError(f"server URL {target.server!r} must be http(s)://HOST[:PORT]", code=2)
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port
-        self._base = parts.path.rstrip("/")
-        self._connection: Any = None
+        scheme, self._host, port, path = parts
+        self._https = scheme == "https"
+        self._port = port or (443 if self._https else 80)
+        self._base = path.rstrip("/")
+        self._connection: Wire | None = None
         self.headers = {"Accept": "application/json", "User-Agent": "klink-cli"}
         if target.token:
             self.headers["Authorization"] = f"Bearer {target.token}"
 
-    def _connect(self, timeout: float | None) -> Any:
-        import http.client
-
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        return cls(self._host, self._port, timeout=timeout or self.timeout)
+    def _connect(self, timeout: float | None) -> Wire:
+        return Wire(self._host, self._port, self._https, timeout or self.timeout)
 
     def send(
         self,
@@ -161,53 +126,67 @@ class Api:
         timeout: float | None = None,
     ) -> Response:
         """Send one request; the response body is not read yet (see Response)."""
-        import json as _json
-        from urllib.parse import quote, urlencode
-
-        url = self._base + quote(path, safe="/:@!$&'()*+,;=-._~")
+        url = "".join(c if c in PATH_SAFE else quote(c) for c in self._base + path)
         if params:
-            query = {k: v for k, v in params.items() if v is not None}
-            if query:
-                url += "?" + urlencode(query, doseq=True)
+            given = {k: v for k, v in params.items() if v is not None}
+            if given:
+                url += "?" + query(given)
         all_headers = dict(self.headers)
         body: Any = content
         if json is not None:
-            body = _json.dumps(json).encode()
+            from klink.cli import jsonlite
+
+            body = jsonlite.dumps(json).encode()
             all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
-        if body is not None and not isinstance(body, bytes):
-            all_headers.setdefault("Transfer-Encoding", "chunked")
+        streamed = body is not None and not isinstance(body, bytes)
+        if streamed:
+            all_headers["Transfer-Encoding"] = "chunked"
+        elif body is not None or method in ("POST", "PUT", "PATCH"):
+            all_headers["Content-Length"] = str(len(body or b""))
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        head = f"{method} {url or '/'} HTTP/1.1\r\nHost: {host}:{self._port}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in all_headers.items()) + "\r\n"
         for attempt in (1, 2):
-            if self._connection is None or timeout is not None:
-                self._connection = self._connect(timeout)
             try:
-                self._connection.request(
-                    method,
-                    url,
-                    body=body,
-                    headers=all_headers,
-                    encode_chunked=body is not None and not isinstance(body, bytes),
-                )
-                return Response(self._connection.getresponse())
+                if self._connection is None or timeout is not None:
+                    if self._connection is not None:
+                        self._connection.close()
+                    self._connection = self._connect(timeout)
+                wire = self._connection
+                if streamed:
+                    wire.sock.sendall(head.encode("latin-1"))
+                    for chunk in body:
+                        if chunk:
+                            wire.sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    wire.sock.sendall(b"0\r\n\r\n")
+                else:
+                    wire.sock.sendall(head.encode("latin-1") + (body or b""))
+                return Response(wire, method)
             except (ConnectionError, OSError) as exc:
-                self._connection.close()
+                if self._connection is not None:
+                    self._connection.close()
                 self._connection = None
                 # A kept-alive connection the server closed: try once more on a new one.
-                if (
-                    attempt == 2
-                    or isinstance(exc, TimeoutError)
-                    or not isinstance(body, bytes | None)
-                ):
+                if attempt == 2 or isinstance(exc, TimeoutError) or streamed:
                     raise CliError(
                         f"cannot reach the Klink server at {self.target.server} ({exc}); "
                         "is `klink serve` running? (--server or KLINK_SERVER to choose another)"
                     ) from None
         raise AssertionError("unreachable")
 
+    def _finish(self, response: Response) -> None:
+        """After a body was read: keep the connection only if the server will reuse it."""
+        if not response.reusable and self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request; the JSON (or text) of a 2xx answer, else CliError with the server's
         message."""
         response = self.send(method, path, **kwargs)
+        response.content  # noqa: B018 - read it all, so the connection can be reused
+        self._finish(response)
         if response.status_code >= 400:
             raise CliError(describe_error(response))
         if response.status_code == 204 or not response.content:
@@ -219,27 +198,18 @@ class Api:
     def exists(self, path: str) -> bool:
         """Whether GET ``path`` finds something (404: no; any other error is raised)."""
         response = self.send("GET", path)
+        response.content  # noqa: B018 - read it, so the connection can be reused
+        self._finish(response)
         if response.status_code == 404:
-            response.content  # noqa: B018 - read it, so the connection can be reused
             return False
         if response.status_code >= 400:
             raise CliError(describe_error(response))
-        response.content  # noqa: B018
         return True
 
-    @contextmanager
-    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[Response]:
-        """A response whose body is read as it arrives: ``for line in r.iter_lines()``."""
-        response = self.send(method, path, **kwargs)
-        try:
-            if response.status_code >= 400:
-                raise CliError(describe_error(response))
-            yield response
-        finally:
-            # A partly read stream leaves the connection unusable for the next request.
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+    def stream(self, method: str, path: str, **kwargs: Any) -> _Stream:
+        """A response whose body is read as it arrives: ``with api.stream(…) as r:
+        for line in r.iter_lines()``."""
+        return _Stream(self, method, path, kwargs)
 
 
 def describe_error(response: Any) -> str:
@@ -251,3 +221,31 @@ def describe_error(response: Any) -> str:
         message, field = (response.text.strip()[:300] or response.reason_phrase), None
     suffix = f" [{field}]" if field and field not in message else ""
     return f"{message}{suffix} (HTTP {response.status_code})"
+
+
+class _Stream:
+    """``Api.stream``'s context manager (contextlib costs start-up; this is all it needs)."""
+
+    def __init__(self, api: Api, method: str, path: str, kwargs: dict[str, Any]) -> None:
+        self.api, self.method, self.path, self.kwargs = api, method, path, kwargs
+
+    def __enter__(self) -> Response:
+        response = self.api.send(self.method, self.path, **self.kwargs)
+        if response.status_code >= 400:
+            self.__exit__()
+            raise CliError(describe_error(response))
+        return response
+
+    def __exit__(self, *_exc: object) -> None:
+        # A partly read stream leaves the connection unusable for the next request.
+        if self.api._connection is not None:
+            self.api._connection.close()
+            self.api._connection = None
+
+
+def client_for(args: Any, timeout: float = 60.0) -> Api:
+    """The client a command's handler uses: ``--server``/``--token`` (or their fallbacks),
+    plus ``args.headers`` when a caller other than the terminal (chat) sets them."""
+    api = Api(resolve(args.server, args.token), timeout=timeout)
+    api.headers.update(getattr(args, "headers", None) or {})
+    return api

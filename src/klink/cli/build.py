@@ -7,53 +7,19 @@ Builds and bakes stream their output live: the server answers with one JSON obje
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from typing import Any
+from klink.cli import jsonlite as json
+from klink.cli.api import Api, CliError, client_for
+from klink.cli.output import emit_json, errors, out, say, table
 
-from klink.cli.api import Api, CliError, resolve
-from klink.cli.output import emit_json, say, table
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-
-def api(args: argparse.Namespace) -> Api:
-    return Api(resolve(args.server, args.token))
+    from klink.cli.parse import Args
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("build", parents=[common], help="build the next version of an app")
-    p.add_argument("app")
-    p.add_argument("--ref", help="git ref to build (default HEAD)")
-    p.set_defaults(handler=_build)
-
-    p = sub.add_parser("bake", parents=[common], help="bake an image of an app version")
-    p.add_argument("app")
-    p.add_argument("version")
-    p.add_argument("--target", help="local or aws:REGION (default: the only target)")
-    p.add_argument(
-        "--embargo",
-        default="",
-        metavar="ENV,…",
-        help="environments this image must never be deployed to",
-    )
-    p.add_argument("--dry-run", action="store_true", help="show the template, bake nothing")
-    p.set_defaults(handler=_bake)
-
-    p = sub.add_parser("bake-base", parents=[common], help="bake a new base image now")
-    p.add_argument("--target", help="local or aws:REGION (default: the only target)")
-    p.add_argument("--provider", choices=["local", "aws"], help="the target of this provider")
-    p.set_defaults(handler=_bake_base)
-
-    p = sub.add_parser("images", parents=[common], help="list an app's images")
-    p.add_argument("app")
-    p.add_argument("--target")
-    p.set_defaults(handler=_images)
-
-    p = sub.add_parser("delete-image", parents=[common], help="deregister an image not in use")
-    p.add_argument("app")
-    p.add_argument("image")
-    p.add_argument("--target")
-    p.set_defaults(handler=_delete_image)
+def api(args: Args) -> Api:
+    return client_for(args)
 
 
 # Builds and bakes may be silent for long stretches (Packer waiting on AWS); the server's own
@@ -63,7 +29,7 @@ STREAM_TIMEOUT = 24 * 3600.0
 
 def run_job(client: Api, path: str, body: dict[str, Any], quiet: bool) -> dict[str, Any]:
     """POST ``path`` and follow the job's output; return its result or raise CliError."""
-    log = sys.stderr if quiet else sys.stdout
+    log = errors() if quiet else out()
     try:
         with client.stream("POST", path, json=body, timeout=STREAM_TIMEOUT) as response:
             for raw in response.iter_lines():
@@ -90,7 +56,7 @@ def run_job(client: Api, path: str, body: dict[str, Any], quiet: bool) -> dict[s
     raise CliError("the server ended the stream without a result")
 
 
-def _build(args: argparse.Namespace) -> int:
+def _build(args: Args) -> int:
     body = {"ref": args.ref} if args.ref else {}
     result = run_job(api(args), f"/build/builds/{args.app}", body, args.json)
     if args.json:
@@ -100,7 +66,7 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bake(args: argparse.Namespace) -> int:
+def _bake(args: Args) -> int:
     embargo = [e.strip() for e in args.embargo.split(",") if e.strip()]
     body: dict[str, Any] = {"embargo": embargo}
     if args.target:
@@ -119,7 +85,7 @@ def _bake(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bake_base(args: argparse.Namespace) -> int:
+def _bake_base(args: Args) -> int:
     target = args.target or args.provider
     body = {"target": target} if target else {}
     result = run_job(api(args), "/bake/base", body, args.json)
@@ -130,7 +96,7 @@ def _bake_base(args: argparse.Namespace) -> int:
     return 0
 
 
-def _images(args: argparse.Namespace) -> int:
+def _images(args: Args) -> int:
     params = {"target": args.target} if args.target else {}
     images = api(args).call("GET", f"/bake/images/{args.app}", params=params)["images"]
     if args.json:
@@ -146,7 +112,7 @@ def _images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _delete_image(args: argparse.Namespace) -> int:
+def _delete_image(args: Args) -> int:
     params = {"target": args.target} if args.target else {}
     api(args).call("DELETE", f"/bake/images/{args.app}/{args.image}", params=params)
     if args.json:

@@ -8,67 +8,26 @@ same way every klink command does (``KLINK_TOKEN``, ``~/.config/klink/config.tom
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-from klink.cli.api import Api, CliError, resolve
-from klink.cli.output import emit_json, say, table
+from klink.cli.api import Api, CliError, client_for, resolve
+from klink.cli.output import emit_json, err, out, say, table
+from klink.cli.verbs import FILE_NAMES
 
-FILE_NAMES = ("application-properties.json", "deployment-params.json", "launch-data.json")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    config = sub.add_parser("config", help="configuration repositories (git)")
-    verbs = config.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    p = verbs.add_parser("clone", parents=[common], help="git clone an app's config repos")
-    p.add_argument("app")
-    p.add_argument("env", nargs="?", help="one environment (default: every repository)")
-    p.add_argument("--dir", help="where to clone (default: ./APP-ENV)")
-    p.set_defaults(handler=_clone)
-
-    p = verbs.add_parser("log", parents=[common], help="commits, newest first")
-    p.add_argument("app")
-    p.add_argument("env")
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--before", help="only commits older than this one (paging)")
-    p.set_defaults(handler=_log)
-
-    p = verbs.add_parser("show", parents=[common], help="a file at a commit")
-    p.add_argument("app")
-    p.add_argument("env")
-    p.add_argument("file", choices=FILE_NAMES, metavar="FILE")
-    p.add_argument("--at", default="HEAD", help="hash, HEAD, HEAD~N or branch (default HEAD)")
-    p.set_defaults(handler=_show)
-
-    p = verbs.add_parser("diff", parents=[common], help="changes between two commits")
-    p.add_argument("app")
-    p.add_argument("env")
-    p.add_argument("from_ref", metavar="FROM")
-    p.add_argument("to_ref", metavar="TO", nargs="?", default="HEAD")
-    p.set_defaults(handler=_diff)
-
-    p = verbs.add_parser("validate", parents=[common], help="check a config file before pushing")
-    p.add_argument("file", help="path of the file; its name says which kind it is")
-    p.add_argument("--as", dest="kind", choices=FILE_NAMES, help="the kind, if named otherwise")
-    p.add_argument("--provider", choices=["aws", "local"], default="aws")
-    p.set_defaults(handler=_validate)
-
-    p = verbs.add_parser("credential", help=argparse.SUPPRESS)
-    p.add_argument("operation", help="git credential helper operation (get, store, erase)")
-    p.add_argument("--server", help=argparse.SUPPRESS)
-    p.add_argument("--token", help=argparse.SUPPRESS)
-    p.set_defaults(handler=_credential)
+    from klink.cli.parse import Args
 
 
-def _api(args: argparse.Namespace) -> Api:
-    return Api(resolve(args.server, args.token))
+def _api(args: Args) -> Api:
+    return client_for(args)
 
 
 def _repo(app: str, env: str) -> str:
@@ -102,7 +61,7 @@ def _git(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = 
         raise CliError(f"git {argv[0]} failed: {lines[-1] if lines else done.returncode}")
 
 
-def _clone(args: argparse.Namespace) -> int:
+def _clone(args: Args) -> int:
     client = _api(args)
     repos = client.call("GET", f"/config/repos/{args.app}")["repos"]
     if args.env is not None:
@@ -134,7 +93,7 @@ def _clone(args: argparse.Namespace) -> int:
     return 0
 
 
-def _credential(args: argparse.Namespace) -> int:
+def _credential(args: Args) -> int:
     """git's credential helper protocol: answer ``get`` with the klink token."""
     sys.stdin.read()
     if args.operation == "get":
@@ -144,7 +103,7 @@ def _credential(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log(args: argparse.Namespace) -> int:
+def _log(args: Args) -> int:
     params: dict[str, Any] = {"limit": args.limit}
     if args.before:
         params["before"] = args.before
@@ -169,19 +128,19 @@ def _log(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
+def _show(args: Args) -> int:
     path = f"{_repo(args.app, args.env)}/files/{args.file}"
     body = _api(args).call("GET", path, params={"at": args.at})
     if args.json:
         emit_json(body)
     else:
-        import json
+        from klink.cli import jsonlite
 
-        say(json.dumps(body["data"], indent=2, sort_keys=True))
+        say(jsonlite.dumps(body["data"], indent=2, sort_keys=True))
     return 0
 
 
-def _diff(args: argparse.Namespace) -> int:
+def _diff(args: Args) -> int:
     params = {"from": args.from_ref, "to": args.to_ref}
     body = _api(args).call("GET", f"{_repo(args.app, args.env)}/diff", params=params)
     if args.json:
@@ -189,11 +148,11 @@ def _diff(args: argparse.Namespace) -> int:
     elif not body["files"]:
         say(f"no changes between {body['from'][:12]} and {body['to'][:12]}")
     else:
-        sys.stdout.write("".join(change["diff"] for change in body["files"]))
+        out().write("".join(change["diff"] for change in body["files"]))
     return 0
 
 
-def _validate(args: argparse.Namespace) -> int:
+def _validate(args: Args) -> int:
     path = Path(args.file)
     kind = args.kind or path.name
     if kind not in FILE_NAMES:
@@ -216,5 +175,5 @@ def _validate(args: argparse.Namespace) -> int:
             f"{p['field']}: {p['message']}" if p["field"] else p["message"]
             for p in body["problems"]
         ]
-        sys.stderr.write(f"klink: {path} is not a valid {kind}: {'; '.join(problems)}\n")
+        err(f"klink: {path} is not a valid {kind}: {'; '.join(problems)}")
     return 0 if body["valid"] else 1

@@ -1,5 +1,5 @@
 """Deployment commands: deploy, watch, undo, rollback, redeploy, pause, resume, cancel, retry,
-resize, deployments, boxes, lock, unlock, and ``klink worker`` (the engine without the API).
+resize, deployments, boxes, lock, unlock (``klink worker`` is in ``cli/server.py``).
 
 ``watch`` follows a deployment's log incrementally; exit 0 when it completes, 1 otherwise;
 Ctrl-C stops watching and leaves the deployment running.
@@ -7,88 +7,22 @@ Ctrl-C stops watching and leaves the deployment running.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from typing import Any
 
-from klink.cli.api import Api, CliError, resolve
-from klink.cli.output import emit_json, err, say, table
+from klink.cli.api import Api, CliError, client_for
+from klink.cli.output import emit_json, err, interactive, say, table
 
 FINAL = ("completed", "failed", "invalid", "cancelled")
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def api(args: argparse.Namespace) -> Api:
-    return Api(resolve(args.server, args.token))
+    from klink.cli.parse import Args
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    target = argparse.ArgumentParser(add_help=False)
-    target.add_argument("app")
-    target.add_argument("env")
-
-    waiting = argparse.ArgumentParser(add_help=False)
-    waiting.add_argument("--no-wait", action="store_true", help="return once it is accepted")
-    waiting.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
-
-    p = sub.add_parser("deploy", parents=[common, target, waiting], help="deploy an image")
-    p.add_argument("image", nargs="?", help="image id (default: the newest, after confirmation)")
-    p.add_argument("-m", "--message", required=True, help="why (recorded and notified)")
-    p.add_argument("--commit", help="config commit or ref (default: HEAD)")
-    p.add_argument("--yes", action="store_true", help="no confirmation for the newest image")
-    p.set_defaults(handler=_deploy)
-
-    for verb, text in (
-        ("undo", "undo the failed or paused deployment, or the last completed one"),
-        ("rollback", "deploy the previous image and config again"),
-        ("redeploy", "deploy the last image with the newest config"),
-    ):
-        p = sub.add_parser(verb, parents=[common, target, waiting], help=text)
-        p.add_argument("-m", "--message", required=True)
-        p.set_defaults(handler=_again, verb=verb)
-
-    for verb, text in (
-        ("pause", "pause after the running action"),
-        ("resume", "resume a paused deployment"),
-        ("cancel", "cancel the deployment in progress"),
-        ("retry", "re-run the failed action"),
-    ):
-        p = sub.add_parser(verb, parents=[common, target], help=text)
-        p.set_defaults(handler=_control, verb=verb)
-
-    p = sub.add_parser("watch", parents=[common], help="follow a deployment until it ends")
-    p.add_argument("id")
-    p.set_defaults(handler=_watch)
-
-    p = sub.add_parser("deployments", parents=[common], help="deployment history")
-    p.add_argument("app", nargs="?")
-    p.add_argument("env", nargs="?")
-    p.add_argument("--status")
-    p.add_argument("--limit", type=int, default=20)
-    p.set_defaults(handler=_deployments)
-
-    p = sub.add_parser("boxes", parents=[common, target], help="instances of the current group")
-    p.set_defaults(handler=_boxes)
-
-    p = sub.add_parser("resize", parents=[common, target], help="resize the current group")
-    p.add_argument("--min", type=int, required=True)
-    p.add_argument("--max", type=int, required=True)
-    p.add_argument("--desired", type=int, required=True)
-    p.set_defaults(handler=_resize)
-
-    p = sub.add_parser("lock", parents=[common], help="close Klink for deployments (admin)")
-    p.add_argument("-m", "--message", required=True)
-    p.set_defaults(handler=_lock)
-
-    p = sub.add_parser(
-        "unlock", parents=[common], help="reopen Klink, or free APP ENV's stuck slot (admin)"
-    )
-    p.add_argument("app", nargs="?")
-    p.add_argument("env", nargs="?")
-    p.set_defaults(handler=_unlock)
-
-    p = sub.add_parser("worker", help="run the deployment engine alone (no API)")
-    p.set_defaults(handler=_worker)
+def api(args: Args) -> Api:
+    return client_for(args)
 
 
 def _newest_image(client: Api, app: str, env: str, yes: bool) -> str:
@@ -98,7 +32,7 @@ def _newest_image(client: Api, app: str, env: str, yes: bool) -> str:
         raise CliError(f"{app} has no image that may go to {env}; bake one first")
     newest = usable[0]
     if not yes:
-        if not sys.stdin.isatty():
+        if not interactive():
             raise CliError(f"newest image is {newest['id']}; pass it, or --yes to confirm", 2)
         answer = input(f"Deploy {newest['id']} ({newest.get('version')}) to {app}/{env}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
@@ -106,7 +40,7 @@ def _newest_image(client: Api, app: str, env: str, yes: bool) -> str:
     return str(newest["id"])
 
 
-def _deploy(args: argparse.Namespace) -> int:
+def _deploy(args: Args) -> int:
     client = api(args)
     image = args.image or _newest_image(client, args.app, args.env, args.yes)
     body: dict[str, Any] = {"image": image, "message": args.message, "dryRun": args.dry_run}
@@ -116,14 +50,14 @@ def _deploy(args: argparse.Namespace) -> int:
     return _started(client, args, result)
 
 
-def _again(args: argparse.Namespace) -> int:
+def _again(args: Args) -> int:
     client = api(args)
     body = {"message": args.message, "dryRun": args.dry_run}
     result = client.call("POST", f"/deploy/{args.app}/{args.env}/{args.verb}", json=body)
     return _started(client, args, result)
 
 
-def _started(client: Api, args: argparse.Namespace, result: dict[str, Any]) -> int:
+def _started(client: Api, args: Args, result: dict[str, Any]) -> int:
     if result.get("dryRun"):
         _print_plan(args, result)
         return 0
@@ -137,7 +71,7 @@ def _started(client: Api, args: argparse.Namespace, result: dict[str, Any]) -> i
     return follow(client, deployment_id, args.json)
 
 
-def _print_plan(args: argparse.Namespace, result: dict[str, Any]) -> None:
+def _print_plan(args: Args, result: dict[str, Any]) -> None:
     if args.json:
         emit_json(result)
         return
@@ -151,7 +85,7 @@ def _print_plan(args: argparse.Namespace, result: dict[str, Any]) -> None:
         say(f"  {number:3}. [{step['phase']}] {step['name']} {args_text}".rstrip())
 
 
-def _control(args: argparse.Namespace) -> int:
+def _control(args: Args) -> int:
     result = api(args).call("POST", f"/deploy/{args.app}/{args.env}/{args.verb}")
     if args.json:
         emit_json(result)
@@ -203,11 +137,11 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
     return 0 if status == "completed" else 1
 
 
-def _watch(args: argparse.Namespace) -> int:
+def _watch(args: Args) -> int:
     return follow(api(args), args.id, args.json)
 
 
-def _deployments(args: argparse.Namespace) -> int:
+def _deployments(args: Args) -> int:
     params = {"app": args.app, "env": args.env, "status": args.status, "limit": args.limit}
     found = api(args).call(
         "GET", "/deploy/deployments", params={k: v for k, v in params.items() if v}
@@ -234,7 +168,7 @@ def _deployments(args: argparse.Namespace) -> int:
     return 0
 
 
-def _boxes(args: argparse.Namespace) -> int:
+def _boxes(args: Args) -> int:
     result = api(args).call("GET", f"/deploy/{args.app}/{args.env}/boxes")
     if args.json:
         emit_json(result)
@@ -247,7 +181,7 @@ def _boxes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resize(args: argparse.Namespace) -> int:
+def _resize(args: Args) -> int:
     body = {"min": args.min, "max": args.max, "desired": args.desired}
     result = api(args).call("POST", f"/deploy/{args.app}/{args.env}/resize", json=body)
     if args.json:
@@ -257,7 +191,7 @@ def _resize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lock(args: argparse.Namespace) -> int:
+def _lock(args: Args) -> int:
     result = api(args).call("POST", "/deploy/lock", json={"message": args.message})
     if args.json:
         emit_json(result)
@@ -266,7 +200,7 @@ def _lock(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unlock(args: argparse.Namespace) -> int:
+def _unlock(args: Args) -> int:
     if (args.app is None) != (args.env is None):
         raise CliError("unlock takes both APP and ENV, or neither", 2)
     client = api(args)
@@ -280,16 +214,4 @@ def _unlock(args: argparse.Namespace) -> int:
         emit_json(result)
     else:
         say(message)
-    return 0
-
-
-def _worker(args: argparse.Namespace) -> int:
-    from klink.deploy.worker import run_worker
-    from klink.errors import KlinkError
-    from klink.settings import Settings
-
-    try:
-        run_worker(Settings.from_env())
-    except KlinkError as exc:
-        raise CliError(exc.message) from None
     return 0

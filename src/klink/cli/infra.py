@@ -7,45 +7,20 @@ between. Exit codes: 0 done (or nothing to do), 1 failed or refused, 2 bad usage
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any
 
-from klink.cli.api import Api, CliError, resolve
-from klink.cli.output import emit_json, err, say, table
+from klink.cli.api import Api, CliError, client_for
+from klink.cli.output import emit_json, err, errors, interactive, say, table
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from klink.cli.parse import Args
 
 
-def api(args: argparse.Namespace) -> Api:
-    return Api(resolve(args.server, args.token), timeout=900.0)
-
-
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    infra = sub.add_parser("infra", help="plan and apply load balancers, security groups, IAM")
-    verbs = infra.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    p = verbs.add_parser("plan", parents=[common], help="show what apply would change")
-    p.add_argument("app")
-    p.add_argument("env")
-    p.add_argument("--at", default="HEAD", help="config commit or ref (default HEAD)")
-    p.set_defaults(handler=_plan)
-
-    p = verbs.add_parser("apply", parents=[common], help="show the plan, ask, apply it")
-    p.add_argument("app")
-    p.add_argument("env")
-    p.add_argument("--at", default="HEAD", help="config commit or ref (default HEAD)")
-    p.add_argument("--yes", action="store_true", help="do not ask")
-    p.set_defaults(handler=_apply)
-
-    p = verbs.add_parser("drift", parents=[common], help="latest drift checks")
-    p.add_argument("env", nargs="?", help="only this environment")
-    p.add_argument("--now", action="store_true", help="run the checks now (admin)")
-    p.set_defaults(handler=_drift)
-
-    p = verbs.add_parser("history", parents=[common], help="applies of APP in ENV, newest first")
-    p.add_argument("app")
-    p.add_argument("env")
-    p.add_argument("--limit", type=int, default=20)
-    p.set_defaults(handler=_history)
+def api(args: Args) -> Api:
+    return client_for(args, timeout=900.0)
 
 
 def show_plan(plan: dict[str, Any]) -> None:
@@ -66,7 +41,7 @@ def _mark(op: str) -> str:
     return {"create": "+", "update": "*", "delete": "-"}.get(op, "?")
 
 
-def _plan(args: argparse.Namespace) -> int:
+def _plan(args: Args) -> int:
     plan = api(args).call("GET", f"/infra/{args.app}/{args.env}/plan", params={"at": args.at})
     if args.json:
         emit_json(plan)
@@ -76,14 +51,14 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
+    if not interactive():
         raise CliError("not a terminal: pass --yes to apply without asking", code=2)
-    sys.stderr.write(f"{question} [y/N] ")
-    sys.stderr.flush()
+    errors().write(f"{question} [y/N] ")
+    errors().flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
-def _apply(args: argparse.Namespace) -> int:
+def _apply(args: Args) -> int:
     client = api(args)
     plan = client.call("GET", f"/infra/{args.app}/{args.env}/plan", params={"at": args.at})
     if not args.json:
@@ -112,7 +87,7 @@ def _apply(args: argparse.Namespace) -> int:
     return 0 if entry["status"] == "succeeded" else 1
 
 
-def _drift(args: argparse.Namespace) -> int:
+def _drift(args: Args) -> int:
     client = api(args)
     params = {"env": args.env} if args.env else None
     if args.now:
@@ -131,7 +106,7 @@ def _drift(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(args: argparse.Namespace) -> int:
+def _history(args: Args) -> int:
     entries = api(args).call(
         "GET", f"/infra/{args.app}/{args.env}/history", params={"limit": args.limit}
     )["history"]

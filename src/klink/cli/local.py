@@ -6,39 +6,16 @@ and its helpers are imported inside the handlers so ``klink --help`` stays fast.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from klink.cli.api import CliError, klink_home
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from klink.cli.parse import Args
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    cloud = sub.add_parser(
-        "local-cloud",
-        help="run the local cloud (instances + HAProxy) for KLINK_HOME",
-        description="Run the local provider's daemon in the foreground (state in "
-        "KLINK_HOME/local/); --detach starts it in its own session and returns.",
-    )
-    cloud.add_argument("--detach", action="store_true", help="start in the background")
-    cloud.add_argument("--port", type=int, default=0, help="listen port (default: any free)")
-    cloud.set_defaults(handler=_local_cloud)
-    stop = sub.add_parser(
-        "stop",
-        help="stop the server, local cloud, instances and HAProxy of KLINK_HOME",
-        description="Stop everything this KLINK_HOME started, in order: the server, the local "
-        "cloud daemon, its instances, HAProxy. Nothing running is not an error.",
-    )
-    stop.add_argument(
-        "--grace", type=float, default=10.0, help="seconds before SIGKILL (default 10)"
-    )
-    stop.set_defaults(handler=_stop)
-
-
-def _local_cloud(args: argparse.Namespace) -> int:
+def _local_cloud(args: Args) -> int:
     import shutil
     from pathlib import Path
 
@@ -62,7 +39,7 @@ def _local_cloud(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop(args: argparse.Namespace) -> int:
+def _stop(args: Args) -> int:
     from pathlib import Path
 
     from klink.providers.local import control

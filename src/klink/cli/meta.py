@@ -2,98 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-
-from klink.cli.api import Api, CliError, resolve
+from klink.cli import jsonlite as json
+from klink.cli.api import Api, CliError, client_for
 from klink.cli.output import emit_json, say, table
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-
-def api(args: argparse.Namespace) -> Api:
-    return Api(resolve(args.server, args.token))
+    from klink.cli.parse import Args
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("apps", parents=[common], help="list applications")
-    p.set_defaults(handler=_apps)
-
-    p = sub.add_parser("info", parents=[common], help="show an application and its metadata")
-    p.add_argument("app")
-    p.set_defaults(handler=_info)
-
-    p = sub.add_parser("create-app", parents=[common], help="create an application")
-    p.add_argument("app")
-    p.add_argument("--contact", required=True, help="e-mail of who to call (required to deploy)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="more metadata (VALUE parsed as JSON, else a string); repeatable",
-    )
-    p.set_defaults(handler=_create_app)
-
-    p = sub.add_parser("envs", parents=[common], help="list environments")
-    p.set_defaults(handler=_envs)
-
-    p = sub.add_parser("create-env", parents=[common], help="create an environment")
-    p.add_argument("env")
-    p.add_argument("--provider", required=True, choices=["local", "aws"])
-    p.add_argument("--region", help="aws: region")
-    p.add_argument("--account-id", help="aws: 12-digit account id")
-    p.add_argument("--role-arn", help="aws: role to assume")
-    p.add_argument("--endpoint-url", help="aws: API endpoint (tests point it at moto)")
-    p.add_argument(
-        "--create-config-repo",
-        action="store_true",
-        help="create a config repository here for every new application",
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="more metadata (VALUE parsed as JSON, else a string); repeatable",
-    )
-    p.set_defaults(handler=_create_env)
-
-    prop = sub.add_parser("prop", help="get, set or delete one metadata property")
-    verbs = prop.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for verb in ("get", "set", "delete"):
-        p = verbs.add_parser(verb, parents=[common], help=f"{verb} a property")
-        p.add_argument("name", metavar="APP", help="application (or environment with --env)")
-        p.add_argument("key")
-        if verb == "set":
-            p.add_argument("value", help="parsed as JSON, else taken as a string")
-        p.add_argument(
-            "--env",
-            dest="is_env",
-            action="store_true",
-            help="NAME is an environment, not an application",
-        )
-        p.set_defaults(handler=_prop)
-
-    token = sub.add_parser("token", help="manage API tokens")
-    verbs = token.add_subparsers(dest="verb", metavar="VERB", required=True)
-    p = verbs.add_parser("create", parents=[common], help="create a token (printed once)")
-    p.add_argument("--name", required=True)
-    p.add_argument("--role", required=True, choices=["reader", "deployer", "admin"])
-    p.add_argument(
-        "--env",
-        dest="envs",
-        action="append",
-        help="deployer only: limit to this environment (repeatable)",
-    )
-    p.set_defaults(handler=_token_create)
-    p = verbs.add_parser("list", parents=[common], help="list tokens")
-    p.set_defaults(handler=_token_list)
-    p = verbs.add_parser("delete", parents=[common], help="delete a token")
-    p.add_argument("name")
-    p.set_defaults(handler=_token_delete)
+def api(args: Args) -> Api:
+    return client_for(args)
 
 
 def parse_value(raw: str) -> Any:
@@ -113,7 +34,7 @@ def _pairs(items: list[str]) -> dict[str, Any]:
     return result
 
 
-def _apps(args: argparse.Namespace) -> int:
+def _apps(args: Args) -> int:
     records = api(args).call("GET", "/metadata/applications", params={"view": "full"})
     apps = records["applications"]
     if args.json:
@@ -126,7 +47,7 @@ def _apps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info(args: argparse.Namespace) -> int:
+def _info(args: Args) -> int:
     record = api(args).call("GET", f"/metadata/applications/{args.app}")
     if args.json:
         emit_json(record)
@@ -136,7 +57,7 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_app(args: argparse.Namespace) -> int:
+def _create_app(args: Args) -> int:
     metadata = {"contact": args.contact, **_pairs(args.set)}
     client = api(args)
     exists = client.exists(f"/metadata/applications/{args.app}")
@@ -150,7 +71,7 @@ def _create_app(args: argparse.Namespace) -> int:
     return 0
 
 
-def _envs(args: argparse.Namespace) -> int:
+def _envs(args: Args) -> int:
     envs = api(args).call("GET", "/metadata/environments", params={"view": "full"})["environments"]
     if args.json:
         emit_json(envs)
@@ -162,7 +83,7 @@ def _envs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_env(args: argparse.Namespace) -> int:
+def _create_env(args: Args) -> int:
     metadata: dict[str, Any] = {"provider": args.provider}
     for key, value in (
         ("region", args.region),
@@ -186,7 +107,7 @@ def _create_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prop(args: argparse.Namespace) -> int:
+def _prop(args: Args) -> int:
     kind = "environments" if args.is_env else "applications"
     path = f"/metadata/{kind}/{args.name}/{args.key}"
     client = api(args)
@@ -212,7 +133,7 @@ def _prop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_create(args: argparse.Namespace) -> int:
+def _token_create(args: Args) -> int:
     body = {"name": args.name, "role": args.role, "envs": args.envs}
     result = api(args).call("POST", "/auth/tokens", json=body)
     if args.json:
@@ -224,7 +145,7 @@ def _token_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_list(args: argparse.Namespace) -> int:
+def _token_list(args: Args) -> int:
     tokens = api(args).call("GET", "/auth/tokens")["tokens"]
     if args.json:
         emit_json(tokens)
@@ -236,7 +157,7 @@ def _token_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_delete(args: argparse.Namespace) -> int:
+def _token_delete(args: Args) -> int:
     api(args).call("DELETE", f"/auth/tokens/{args.name}")
     if args.json:
         emit_json({"name": args.name, "deleted": True})

@@ -11,7 +11,6 @@ through the HTTP APIs, as a user's commands would. Re-running it works: what exi
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from klink.cli.api import Api, resolve
@@ -21,25 +20,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from klink.cli.parse import Args
+
 APP, ENV = "hello", "dev"
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
-        "quickstart",
-        parents=[common],
-        help="run Klink's main job on this machine: build, bake, deploy, redeploy, undo",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
-    p.add_argument(
-        "--keep-running",
-        action="store_true",
-        help="leave the platform (server, local cloud, hello) running at the end",
-    )
-    p.set_defaults(handler=_quickstart)
-
-
-def _quickstart(args: argparse.Namespace) -> int:
+def _quickstart(args: Args) -> int:
     from klink.cli import quickstart_steps as steps
 
     def progress(line: str) -> None:

@@ -14,35 +14,13 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from klink.errors import ExternalCommandError, InvalidInput
+from klink.errors import ExternalCommandError
+from klink.names import check_ref
 
-# Branch names and hashes, optionally followed by ~N / ^N steps: HEAD, HEAD~3, main^, 1a2b3c4.
-_BASE = r"(?:HEAD|[0-9a-f]{4,40}|[A-Za-z0-9_][A-Za-z0-9_./-]{0,199})"
-_REF_RE = re.compile(rf"^{_BASE}(?:~[0-9]{{0,6}}|\^[0-9]?)*$")
+__all__ = ["check_ref"]
+
 FULL_HASH_RE = re.compile(r"^[0-9a-f]{40}$")
 ZERO_HASH = "0" * 40
-
-
-def check_ref(ref: str, field: str = "at") -> str:
-    """Accept a hash (4-40 hex), ``HEAD``, a branch name, each with ``~N``/``^N`` steps.
-
-    Refuse everything else with InvalidInput before git sees it: ``..`` and ``/.`` (paths and
-    ranges), a leading ``-`` (options), spaces, NUL and other control characters, ``@{``,
-    ``:`` (``REF:path``), ``.lock`` suffixes.
-    """
-    if (
-        not ref
-        or not _REF_RE.fullmatch(ref)
-        or ".." in ref
-        or "/." in ref
-        or "//" in ref
-        or ref.endswith(("/", ".", ".lock"))
-    ):
-        raise InvalidInput(
-            f"{field} {ref!r} is not a commit reference (a hash, HEAD, HEAD~N or a branch name)",
-            field=field,
-        )
-    return ref
 
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

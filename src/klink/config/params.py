@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from klink.config.canary import CanaryParams
 from klink.errors import InvalidInput
 from klink.providers.base import Alarm, BlockDevice, ScalingPolicy, ScheduledAction
 
@@ -50,6 +51,17 @@ class _Model(BaseModel):
         frozen=True,
         strict=False,
     )
+
+    @classmethod
+    def from_provider(cls, item: object) -> Any:
+        """The model of a provider dataclass read from the cloud (same field names)."""
+        return cls.model_validate(
+            {name: getattr(item, name) for name in cls.model_fields if hasattr(item, name)}
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The camelCase JSON form, every default filled in."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 class Volume(_Model):
@@ -145,6 +157,7 @@ class ScheduledActionParams(_Model):
 class DeploymentParams(_Model):
     """How to deploy one app in one environment; see the module docstring."""
 
+    strategy: Literal["redblack"] = "redblack"
     instance_type: str | None = Field(default=None, min_length=1, max_length=64)
     min: int = Field(default=1, ge=0)
     max: int = Field(default=1, ge=0)
@@ -165,20 +178,18 @@ class DeploymentParams(_Model):
     pause_after_load_balancers_healthy: bool = False
     pause_after_deregister_old_instances: bool = False
     scale_down_after_deployment: bool = False
-    scheduled_actions: tuple[ScheduledActionParams, ...] = ()
-    policies: tuple[PolicyParams, ...] = ()
-    alarms: tuple[AlarmParams, ...] = ()
+    # None: not given, the previous group's are carried over; an empty list means none.
+    scheduled_actions: tuple[ScheduledActionParams, ...] | None = None
+    policies: tuple[PolicyParams, ...] | None = None
+    alarms: tuple[AlarmParams, ...] | None = None
     undo_on_failure: bool = False
     keep_previous_group: bool = False
     instance_profile: str | None = None
     key_name: str | None = None
+    canary: CanaryParams | None = None
 
     def block_devices(self) -> tuple[BlockDevice, ...]:
         return tuple(volume.to_provider() for volume in self.volumes)
-
-    def to_json(self) -> dict[str, Any]:
-        """The camelCase JSON form, every default filled in."""
-        return self.model_dump(mode="json", by_alias=True)
 
 
 def _path(loc: Sequence[int | str]) -> str:
@@ -214,10 +225,12 @@ def _cross_field_problems(params: DeploymentParams, provider: str) -> list[Probl
                 f"min ({params.min}) and max ({params.max})",
             )
         )
+    policies, alarms = params.policies or (), params.alarms or ()
+    scheduled = params.scheduled_actions or ()
     named: dict[str, list[str]] = {
-        "policies": [policy.name for policy in params.policies],
-        "alarms": [alarm.name for alarm in params.alarms],
-        "scheduledActions": [action.name for action in params.scheduled_actions],
+        "policies": [policy.name for policy in policies],
+        "alarms": [alarm.name for alarm in alarms],
+        "scheduledActions": [action.name for action in scheduled],
     }
     for kind, names in named.items():
         seen: set[str] = set()
@@ -225,14 +238,15 @@ def _cross_field_problems(params: DeploymentParams, provider: str) -> list[Probl
             if item_name in seen:
                 problems.append(Problem(f"{kind}[{index}].name", f"duplicate name {item_name!r}"))
             seen.add(item_name)
-    policy_names = {policy.name for policy in params.policies}
-    for index, alarm in enumerate(params.alarms):
+    policy_names = {policy.name for policy in policies}
+    for index, alarm in enumerate(alarms):
         for p_index, policy in enumerate(alarm.policies):
-            if policy not in policy_names:
+            # Without "policies" the previous group's are carried over: checked at deploy time.
+            if params.policies is not None and policy not in policy_names:
                 problems.append(
                     Problem(f"alarms[{index}].policies[{p_index}]", f"no policy named {policy!r}")
                 )
-    for index, action in enumerate(params.scheduled_actions):
+    for index, action in enumerate(scheduled):
         if action.recurrence is None and action.start_time is None:
             problems.append(
                 Problem(f"scheduledActions[{index}]", "needs a recurrence or a startTime")

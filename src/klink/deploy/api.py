@@ -10,7 +10,6 @@ in this service's lifespan when ``KLINK_ENGINE`` is on.
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -18,15 +17,13 @@ from pydantic import BaseModel, Field
 
 from klink import names
 from klink.auth.tokens import Principal
-from klink.deploy import controls, dryrun, reads
-from klink.deploy import plan as planner
-from klink.deploy.actions.discover import current_group
 from klink.deploy.api_read import read_router, services_of
+from klink.deploy.commands import Actor, Commands
+from klink.deploy.context import Services
 from klink.deploy.engine import Engine, EngineThreads
-from klink.deploy.model import Deployment, GroupState
+from klink.deploy.expiry import ExpiryScheduler
 from klink.deploy.services import runtime_services
 from klink.deploy.store import DeploymentStore
-from klink.errors import Conflict, InvalidInput, NotFound
 from klink.service import Runtime, admin, make_service, runtime_of
 from klink.service.auth import deployer
 
@@ -55,8 +52,17 @@ class LockBody(BaseModel):
     message: str = Field(min_length=1, max_length=2000)
 
 
-def _store(request: Request) -> DeploymentStore:
-    return DeploymentStore(runtime_of(request).engine)
+def commands_of(request: Request) -> Commands:
+    runtime = runtime_of(request)
+    return Commands(
+        store=DeploymentStore(runtime.engine),
+        services=lambda: services_of(request),
+        clock=runtime.clock,
+    )
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(principal.name, getattr(principal, "via", None))
 
 
 def _target(app: str, env: str, principal: Principal) -> None:
@@ -65,238 +71,114 @@ def _target(app: str, env: str, principal: Principal) -> None:
     principal.require_deploy(env)
 
 
-def _new(
-    app: str,
-    env: str,
-    principal: Principal,
-    image: str | None,
-    commit: str | None,
-    message: str,
-    kind: str,
-) -> Deployment:
-    if not message.strip():
-        raise InvalidInput("a message is required", field="message")
-    if commit is not None and (not commit or commit.startswith("-") or "\0" in commit):
-        raise InvalidInput(f"commit {commit!r} is not a ref", field="commit")
-    return Deployment(
-        id=uuid.uuid4().hex[:12],
-        app=app,
-        env=env,
-        image=image,
-        commit=commit,
-        user=principal.name,
-        message=message.strip(),
-        kind=kind,
-        plan=list(planner.PREPARATION),
-    )
-
-
-def _start(request: Request, response: Response, d: Deployment, dry_run: bool) -> dict[str, Any]:
-    if dry_run:
-        return dryrun.deployment(d, services_of(request))
-    _store(request).create(d, runtime_of(request).clock())
-    response.status_code = 201
-    return {"id": d.id, "status": d.status, "app": d.app, "env": d.env, "image": d.image}
+Deployer = Annotated[Principal, Depends(deployer)]
+Admin = Annotated[Principal, Depends(admin)]
 
 
 @router.post("/{app}/{env}")
 def create_deployment(
-    app: str,
-    env: str,
-    body: DeployBody,
-    request: Request,
-    response: Response,
-    principal: Annotated[Principal, Depends(deployer)],
+    app: str, env: str, body: DeployBody, request: Request, response: Response, principal: Deployer
 ) -> dict[str, Any]:
     _target(app, env, principal)
-    if not body.image:
-        raise InvalidInput("image is required (klink deploy offers the newest)", field="image")
-    d = _new(app, env, principal, body.image, body.commit, body.message, "deploy")
-    return _start(request, response, d, body.dryRun)
-
-
-def _last(request: Request, app: str, env: str) -> Deployment:
-    last = _store(request).last_completed(app, env)
-    if last is None:
-        raise Conflict(f"{app}/{env} has no completed deployment", field="app")
-    return last
+    result = commands_of(request).deploy(
+        actor_of(principal),
+        app,
+        env,
+        body.image,
+        body.message,
+        commit=body.commit,
+        dry_run=body.dryRun,
+    )
+    if not body.dryRun:
+        response.status_code = 201
+    return result
 
 
 @router.post("/{app}/{env}/rollback")
 def rollback(
-    app: str,
-    env: str,
-    body: MessageBody,
-    request: Request,
-    response: Response,
-    principal: Annotated[Principal, Depends(deployer)],
+    app: str, env: str, body: MessageBody, request: Request, response: Response, principal: Deployer
 ) -> dict[str, Any]:
     _target(app, env, principal)
-    previous = GroupState.from_json(_last(request, app, env).previous_state)
-    if previous is None or not previous.image_id:
-        raise Conflict(f"the last deployment of {app}/{env} had no previous group", field="app")
-    message = body.message or f"rollback to {previous.image_id}"
-    d = _new(app, env, principal, previous.image_id, previous.config_commit, message, "rollback")
-    return _start(request, response, d, body.dryRun)
+    result = commands_of(request).rollback(
+        actor_of(principal), app, env, body.message, dry_run=body.dryRun
+    )
+    if not body.dryRun:
+        response.status_code = 201
+    return result
 
 
 @router.post("/{app}/{env}/redeploy")
 def redeploy(
-    app: str,
-    env: str,
-    body: MessageBody,
-    request: Request,
-    response: Response,
-    principal: Annotated[Principal, Depends(deployer)],
+    app: str, env: str, body: MessageBody, request: Request, response: Response, principal: Deployer
 ) -> dict[str, Any]:
     _target(app, env, principal)
-    last = _last(request, app, env)
-    message = body.message or f"redeploy {last.image} with the newest config"
-    d = _new(app, env, principal, last.image, None, message, "redeploy")
-    return _start(request, response, d, body.dryRun)
-
-
-def _holder(request: Request, app: str, env: str) -> str:
-    holder = _store(request).slot_holder(app, env)
-    if holder is None:
-        raise NotFound(f"{app}/{env} has no deployment in progress", field="app")
-    return holder
-
-
-def _control(request: Request, app: str, env: str, change: Any) -> dict[str, Any]:
-    store = _store(request)
-    d = store.control(_holder(request, app, env), change, runtime_of(request).clock())
-    return d.summary()
+    result = commands_of(request).redeploy(
+        actor_of(principal), app, env, body.message, dry_run=body.dryRun
+    )
+    if not body.dryRun:
+        response.status_code = 201
+    return result
 
 
 @router.post("/{app}/{env}/pause")
-def pause(
-    app: str, env: str, request: Request, principal: Annotated[Principal, Depends(deployer)]
-) -> dict[str, Any]:
+def pause(app: str, env: str, request: Request, principal: Deployer) -> dict[str, Any]:
     _target(app, env, principal)
-    return _control(
-        request, app, env, lambda c, d, leased: controls.pause(d, leased, principal.name)
-    )
+    return commands_of(request).pause(actor_of(principal), app, env)
 
 
 @router.post("/{app}/{env}/resume")
-def resume(
-    app: str, env: str, request: Request, principal: Annotated[Principal, Depends(deployer)]
-) -> dict[str, Any]:
+def resume(app: str, env: str, request: Request, principal: Deployer) -> dict[str, Any]:
     _target(app, env, principal)
-    return _control(request, app, env, lambda c, d, leased: controls.resume(d, principal.name))
+    return commands_of(request).resume(actor_of(principal), app, env)
 
 
 @router.post("/{app}/{env}/cancel")
-def cancel(
-    app: str, env: str, request: Request, principal: Annotated[Principal, Depends(deployer)]
-) -> dict[str, Any]:
+def cancel(app: str, env: str, request: Request, principal: Deployer) -> dict[str, Any]:
     _target(app, env, principal)
-    return _control(
-        request, app, env, lambda c, d, leased: controls.cancel_request(d, leased, principal.name)
-    )
+    return commands_of(request).cancel(actor_of(principal), app, env)
 
 
 @router.post("/{app}/{env}/retry")
-def retry(
-    app: str, env: str, request: Request, principal: Annotated[Principal, Depends(deployer)]
-) -> dict[str, Any]:
+def retry(app: str, env: str, request: Request, principal: Deployer) -> dict[str, Any]:
     _target(app, env, principal)
-    store = _store(request)
-    return _control(
-        request, app, env, lambda c, d, leased: controls.retry(store, c, d, principal.name)
-    )
+    return commands_of(request).retry(actor_of(principal), app, env)
 
 
 @router.post("/{app}/{env}/undo")
 def undo(
-    app: str,
-    env: str,
-    request: Request,
-    principal: Annotated[Principal, Depends(deployer)],
-    body: MessageBody | None = None,
+    app: str, env: str, request: Request, principal: Deployer, body: MessageBody | None = None
 ) -> dict[str, Any]:
     _target(app, env, principal)
-    store = _store(request)
-    dry = body is not None and body.dryRun
-    holder = store.slot_holder(app, env)
-    if holder is None:
-        # Nothing in progress: undo the last deployment if it completed.
-        last = store.find(app=app, env=env, limit=1)
-        if not last:
-            raise NotFound(f"{app}/{env} has no deployment to undo", field="app")
-        if dry:
-            controls.undo_completed(last[0], principal.name)
-            last[0].undo = False
-            return dryrun.undo(last[0], services_of(request))
-        change = lambda c, d, leased: controls.undo_completed(d, principal.name)  # noqa: E731
-        return store.reopen(last[0].id, change, runtime_of(request).clock()).summary()
-    if dry:
-        d = store.get(holder)
-        controls.undo(d, principal.name)  # the same checks as a real undo
-        d.undo = False
-        return dryrun.undo(d, services_of(request))
-    return _control(request, app, env, lambda c, d, leased: controls.undo(d, principal.name))
+    message, dry = (body.message, body.dryRun) if body is not None else ("", False)
+    return commands_of(request).undo(actor_of(principal), app, env, message, dry_run=dry)
 
 
 @router.post("/{app}/{env}/unlock")
-def unlock(
-    app: str, env: str, request: Request, principal: Annotated[Principal, Depends(admin)]
-) -> dict[str, Any]:
+def unlock(app: str, env: str, request: Request, principal: Admin) -> dict[str, Any]:
     _target(app, env, principal)
-    store = _store(request)
-    holder = _holder(request, app, env)
-    d = store.control(
-        holder, lambda c, d, leased: controls.unlock(d, principal.name), runtime_of(request).clock()
-    )
-    store.unlock_slot(app, env)
-    return d.summary()
+    return commands_of(request).unlock(actor_of(principal), app, env)
 
 
 @router.post("/{app}/{env}/resize")
 def resize(
-    app: str,
-    env: str,
-    body: ResizeBody,
-    request: Request,
-    principal: Annotated[Principal, Depends(deployer)],
+    app: str, env: str, body: ResizeBody, request: Request, response: Response, principal: Deployer
 ) -> dict[str, Any]:
     _target(app, env, principal)
-    if not body.min <= body.desired <= body.max:
-        raise InvalidInput("sizes must satisfy min <= desired <= max", field="desired")
-    store = _store(request)
-    if store.slot_holder(app, env) is not None:
-        raise Conflict(f"{app}/{env} has a deployment in progress", field="app")
-    with_lock_check(store)
-    provider = reads.provider(services_of(request), env)
-    group = current_group(provider, app, env)
-    if group is None:
-        raise NotFound(f"{app}/{env} has no group", field="app")
-    provider.resize_group(
-        group.name, min_size=body.min, max_size=body.max, desired_capacity=body.desired
+    result = commands_of(request).resize(
+        actor_of(principal), app, env, min_size=body.min, max_size=body.max, desired=body.desired
     )
-    return {"group": group.name, "min": body.min, "max": body.max, "desired": body.desired}
-
-
-def with_lock_check(store: DeploymentStore) -> None:
-    lock = store.lock()
-    if lock is not None:
-        from klink.errors import Locked
-
-        raise Locked(f"Klink is locked by {lock['actor']}: {lock['message']}")
+    response.status_code = 201
+    return {**result, "min": body.min, "max": body.max, "desired": body.desired}
 
 
 @router.post("/lock")
-def set_lock(
-    body: LockBody, request: Request, principal: Annotated[Principal, Depends(admin)]
-) -> dict[str, Any]:
-    _store(request).set_lock(body.message, principal.name, runtime_of(request).clock())
-    return {"locked": True, "message": body.message, "actor": principal.name}
+def set_lock(body: LockBody, request: Request, principal: Admin) -> dict[str, Any]:
+    return commands_of(request).lock(actor_of(principal), body.message)
 
 
 @router.delete("/lock")
-def clear_lock(request: Request, _p: Annotated[Principal, Depends(admin)]) -> dict[str, Any]:
-    return {"locked": False, "was": _store(request).clear_lock()}
+def clear_lock(request: Request, principal: Admin) -> dict[str, Any]:
+    return commands_of(request).unlock_all(actor_of(principal))
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -320,11 +202,22 @@ def create_app(runtime: Runtime) -> FastAPI:
         while threads:
             threads.pop().stop()
 
+    def services() -> Services:
+        factory = runtime.extras.get("deploy.services")
+        found: Services = factory() if factory else runtime_services(runtime)
+        return found
+
+    expiry = ExpiryScheduler(services, DeploymentStore(runtime.engine))
+    on_start, on_stop = [start_engine], [stop_engine]
+    if runtime.settings.schedules_enabled:
+        on_start.append(expiry.start)
+        on_stop.append(expiry.stop)
+
     return make_service(
         "deploy",
         runtime,
         [router, read_router],
-        on_start=[start_engine],
-        on_stop=[stop_engine],
+        on_start=on_start,
+        on_stop=on_stop,
         description="Resumable red-black deployments with pause, undo, rollback and history",
     )

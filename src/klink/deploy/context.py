@@ -2,7 +2,9 @@
 
 ``Services`` holds every collaborator an action may call (metadata, config, the provider of an
 environment, the notifier, the HTTP probe, the clock), injected so that the engine, the dry run
-and the tests run the same actions against whatever is real in their setting.
+and the tests run the same actions against whatever is real in their setting. What preparation
+has learnt is ``ctx.prep`` (a frozen ``Preparation``); an action changes it with
+``ctx.update(...)`` and the executor stores it back with the deployment.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Protocol
 
+from klink.config.params import DeploymentParams
 from klink.deploy.model import Deployment, GroupState, Step
-from klink.deploy.params import DeployParams, read_params
+from klink.deploy.preparation import Preparation
 from klink.providers.base import Provider
 
 
@@ -21,6 +25,8 @@ class MetadataSource(Protocol):
     def application(self, name: str) -> dict[str, Any]: ...
 
     def environment(self, name: str) -> dict[str, Any]: ...
+
+    def environments(self) -> list[dict[str, Any]]: ...
 
 
 class ConfigSource(Protocol):
@@ -45,17 +51,32 @@ class Services:
     clock: Callable[[], datetime]
 
 
+def stored_params(data: Mapping[str, Any] | None) -> DeploymentParams:
+    """The validated deployment-params a deployment stored (defaults: the schema's own)."""
+    return DeploymentParams.model_validate(dict(data or {}))
+
+
 @dataclass
 class Context:
     deployment: Deployment
     services: Services
     step: Step
     attempt: int = 1
+    started_at: datetime | None = None  # when this action first ran (a wait's deadline)
     logs: list[str] = field(default_factory=list)
 
+    @cached_property
+    def _prep(self) -> list[Preparation]:
+        return [Preparation.from_json(self.deployment.facts)]
+
     @property
-    def facts(self) -> dict[str, Any]:
-        return self.deployment.facts
+    def prep(self) -> Preparation:
+        return self._prep[0]
+
+    def update(self, **changes: Any) -> Preparation:
+        self._prep[0] = self._prep[0].with_(**changes)
+        self.deployment.facts = self._prep[0].to_json()
+        return self._prep[0]
 
     def log(self, message: str) -> None:
         self.logs.append(message)
@@ -63,11 +84,20 @@ class Context:
     def now(self) -> datetime:
         return self.services.clock()
 
-    def provider(self) -> Provider:
-        return self.services.provider_for(self.deployment.env, self.facts.get("environment", {}))
+    def waited(self) -> float:
+        """Seconds since this action first ran."""
+        if self.started_at is None:
+            return 0.0
+        return (self.now() - self.started_at).total_seconds()
 
-    def params(self) -> DeployParams:
-        return read_params(self.facts.get("params") or {})
+    def provider(self) -> Provider:
+        return self.services.provider_for(self.deployment.env, self.prep.environment or {})
+
+    def params(self) -> DeploymentParams:
+        cached: DeploymentParams | None = self.__dict__.get("_params")
+        if cached is None:
+            cached = self.__dict__["_params"] = stored_params(self.prep.params)
+        return cached
 
     @property
     def previous(self) -> GroupState | None:

@@ -1,82 +1,105 @@
-"""Human controls as pure changes of a deployment record, applied by ``DeploymentStore.control``.
+"""People's controls as changes of a deployment record, each a transition of ``lifecycle``.
 
-Each returns ``(log lines, due)``: ``due`` makes the deployment claimable at once. A control on
-a deployment an engine is running right now (``leased``) is left as a request (``control``)
-that the engine applies when the running action ends.
+Each returns ``(log lines, due)``: ``due`` makes the deployment claimable at once. A deferrable
+control (pause, cancel, undo) on a deployment an engine is running right now (``leased``) is
+recorded as a request (``d.control``) that the holder applies at the action boundary through
+``apply_requested``; nothing else writes the status of a leased deployment.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-from klink.deploy.engine import cancel, start_undo
-from klink.deploy.model import (
-    ACTIVE,
-    COMPLETED,
-    DEPLOY,
-    FAILED,
-    FINAL,
-    PAUSED,
-    PREPARE,
-    PREPARING,
-    RUNNING,
-    Deployment,
-)
-from klink.deploy.store import DeploymentStore
+from klink.config.params import DeploymentParams
+from klink.deploy import lifecycle
+from klink.deploy.context import stored_params
+from klink.deploy.lifecycle import Request
+from klink.deploy.model import ACTIVE, COMPLETED, DEPLOY, PAUSED, PREPARE, Deployment
+from klink.deploy.strategies import strategy_of
 from klink.errors import Conflict
 
 Change = tuple[list[str], bool]
 
 
+def params_of(d: Deployment) -> DeploymentParams:
+    return stored_params(d.facts.get("params"))
+
+
+def start_undo(d: Deployment) -> list[str]:
+    """Turn ``d`` into its undo: the strategy's undo steps, the states swapped."""
+    if d.undo:
+        raise Conflict(f"deployment {d.id} is already an undo; retry it or unlock", field="id")
+    if d.phase != DEPLOY:
+        raise Conflict(f"deployment {d.id} changed nothing yet; cancel it instead", field="id")
+    lifecycle.move(d, "undo")
+    restore, remove = d.previous, d.new
+    steps = strategy_of(params_of(d).strategy).undo_steps(restore, remove)
+    d.undo = True
+    d.cursor = len(d.plan)
+    d.plan.extend(steps)
+    d.error = None
+    d.control = None
+    d.finished_at = None
+    what = f"restoring {restore.name}" if restore else "no previous group to restore"
+    gone = f", removing {remove.name}" if remove else ""
+    return [f"undo: {what}{gone} ({len(steps)} actions)"]
+
+
+def cancel(d: Deployment, who: str) -> list[str]:
+    """A preparation ends ``cancelled`` (nothing was touched); a deployment ``failed`` (it may
+    have changed the cloud, so it keeps its slot for undo, retry or unlock)."""
+    lifecycle.move(d, "cancel")
+    if d.status == "cancelled":
+        return [f"cancelled by {who}"]
+    d.error = f"cancelled by {who}"
+    return [f"cancelled by {who}: undo, retry or unlock"]
+
+
 def pause(d: Deployment, leased: bool, who: str) -> Change:
     if d.status == PAUSED:
         return [], False
-    if d.status not in ACTIVE:
-        raise Conflict(f"deployment {d.id} is {d.status}; only a running one can be paused")
-    if leased:
-        d.control = "pause"
+    if leased and d.status in ACTIVE:
+        d.control = Request("pause", who).encode()
         return [f"pause requested by {who}: after the running action"], False
-    d.status = PAUSED
+    lifecycle.move(d, "pause")
     return [f"paused by {who}"], False
 
 
 def resume(d: Deployment, who: str) -> Change:
-    if d.status != PAUSED:
-        raise Conflict(f"deployment {d.id} is {d.status}; only a paused one can be resumed")
-    d.status = PREPARING if d.phase == PREPARE else RUNNING
+    lifecycle.move(d, "resume")
     d.control = None
     return [f"resumed by {who}"], True
 
 
 def cancel_request(d: Deployment, leased: bool, who: str) -> Change:
-    if d.status not in (*ACTIVE, PAUSED):
-        raise Conflict(f"deployment {d.id} is {d.status}; nothing to cancel")
     if leased and d.status in ACTIVE:
-        d.control = f"cancel:{who}"
+        lifecycle.target(d.status, "cancel", d.phase)  # allowed from every active status
+        d.control = Request("cancel", who).encode()
         return [f"cancel requested by {who}: after the running action"], False
     return cancel(d, who), False
 
 
-def retry(store: DeploymentStore, conn: Any, d: Deployment, who: str) -> Change:
-    if d.status != FAILED:
-        raise Conflict(f"deployment {d.id} is {d.status}; only a failed one can be retried")
-    d.status = RUNNING if d.phase == DEPLOY else PREPARING
+def retry(d: Deployment, who: str, reset_task: Callable[[int], None]) -> Change:
+    lifecycle.move(d, "retry")
     d.error = None
     d.control = None
-    store.reset_task(conn, d.id, d.cursor)
+    reset_task(d.cursor)
     action = d.plan[d.cursor].name if d.cursor < len(d.plan) else "?"
     return [f"retry of {action} requested by {who}"], True
 
 
-def undo(d: Deployment, who: str) -> Change:
-    if d.status not in (FAILED, PAUSED):
-        raise Conflict(
-            f"deployment {d.id} is {d.status}; only a failed or paused one can be undone"
-        )
-    if d.phase != DEPLOY:
-        raise Conflict(f"deployment {d.id} changed nothing yet; cancel it instead")
-    if d.undo:
-        raise Conflict(f"deployment {d.id} is already an undo; retry it or unlock")
+def undo(d: Deployment, leased: bool, who: str) -> Change:
+    if d.status == COMPLETED:
+        return undo_completed(d, who)
+    if lifecycle.target(d.status, "undo", d.phase) is None or d.undo:
+        if d.phase == PREPARE and d.status in (*ACTIVE, PAUSED):
+            raise Conflict(f"deployment {d.id} changed nothing yet; cancel it instead", field="id")
+        if d.undo:
+            raise Conflict(f"deployment {d.id} is already an undo; retry it or unlock", field="id")
+        lifecycle.move(d, "undo")  # raises, naming what is allowed
+    if leased and d.status in ACTIVE:
+        d.control = Request("undo", who).encode()
+        return [f"undo requested by {who}: after the running action"], False
     return [f"undo requested by {who}", *start_undo(d)], True
 
 
@@ -87,19 +110,40 @@ def undo_completed(d: Deployment, who: str) -> Change:
         raise Conflict(
             f"{d.app}/{d.env} has nothing to undo: its last deployment {d.id} is "
             f"{'an undo' if d.undo else d.status}; `klink rollback` deploys the previous "
-            "image and config again"
+            "image and config again",
+            field="app",
         )
     if d.previous_state is None:
         raise Conflict(
             f"deployment {d.id} was the first of {d.app}/{d.env}: undoing it would leave no "
-            "group serving; deploy another image instead"
+            "group serving; deploy another image instead",
+            field="app",
         )
     return [f"undo of the completed deployment requested by {who}", *start_undo(d)], True
 
 
 def unlock(d: Deployment, who: str) -> Change:
-    if d.status in FINAL:
+    if d.status in ("invalid", "completed", "cancelled"):
         return [f"unlocked by {who}"], False
-    if d.status != FAILED:
-        d.status = "cancelled"
+    refusal = lifecycle.unlock_refusal(d)
+    if refusal is not None:
+        raise refusal
+    lifecycle.move(d, "unlock")
+    d.error = d.error or f"unlocked by {who}"
     return [f"unlocked by {who}: {d.app}/{d.env} is free to deploy"], False
+
+
+def apply_requested(d: Deployment, raw: str) -> list[str]:
+    """The holder of the lease applies a control recorded while it ran an action."""
+    request = Request.decode(raw)
+    d.control = None
+    if d.status not in ACTIVE:
+        return []
+    if request.name == "pause":
+        lifecycle.move(d, "pause")
+        return [f"paused by {request.who}"]
+    if request.name == "cancel":
+        return cancel(d, request.who)
+    if request.name == "undo" and d.phase == DEPLOY and not d.undo:
+        return [f"undo by {request.who}", *start_undo(d)]
+    return []

@@ -1,13 +1,15 @@
 """The engine: runs persisted plans, one action at a time, resumable anywhere.
 
-A worker claims a due deployment with a lease (holder id + expiry, renewed at every write), runs
-the action at the cursor, and writes the outcome (status, cursor, task row, log lines) in one
-transaction guarded by that lease. ``Done`` moves the cursor on; ``RetryAfter`` sets
-``not_before`` and lets the lease go, so a waiting deployment occupies no worker; ``Failed``
-marks a preparation ``invalid`` (slot released) or a deployment ``failed`` (slot kept until
-undo, retry or unlock; ``undoOnFailure`` starts the undo at once). After a crash the action at
-the cursor simply runs again: every action is idempotent. Pause and cancel requested while an
-action runs take effect when it ends. Clock and sleep are injected.
+A worker claims a due deployment with a lease (holder id + expiry, renewed at every write), has
+the executor run the action at the cursor, and writes the outcome (status, cursor, task row,
+log lines) in one transaction guarded by that lease and by the status it read: a holder that
+lost its lease, or whose deployment's status someone else changed, writes nothing and stops.
+``Done`` moves the cursor on; ``RetryAfter`` sets ``not_before`` and lets the lease go, so a
+waiting deployment occupies no worker; ``Failed`` ends a preparation ``invalid`` (slot
+released) or a deployment ``failed`` (slot kept until undo, retry or unlock; the strategy's
+failure path may start the undo at once). Every status change is a ``lifecycle`` transition;
+controls requested while an action runs are applied when it ends. After a crash the action at
+the cursor simply runs again: every action is idempotent. Clock and sleep are injected.
 """
 
 from __future__ import annotations
@@ -19,58 +21,24 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from klink.deploy import plan as planner
+from klink.deploy import controls, lifecycle
 from klink.deploy.actions.notify import notify_failure
-from klink.deploy.actions.registry import actions
 from klink.deploy.context import Context, Services
+from klink.deploy.executor import Executor, RetryPolicy
 from klink.deploy.model import (
     ACTIVE,
-    CANCELLED,
     COMPLETED,
-    DEPLOY,
-    FAILED,
-    INVALID,
-    PAUSED,
     PREPARE,
-    RUNNING,
     Deployment,
     Done,
     Failed,
-    Outcome,
     RetryAfter,
 )
-from klink.deploy.params import read_params
 from klink.deploy.store import DeploymentStore, TaskSoFar, TaskUpdate
-from klink.errors import KlinkError, Throttled
+from klink.deploy.strategies import strategy_of
+from klink.errors import KlinkError
 
 log = logging.getLogger(__name__)
-
-
-def start_undo(d: Deployment) -> list[str]:
-    """Turn ``d`` into its undo: the deployment phase again with the states swapped."""
-    d.undo = True
-    restore, remove = d.previous, d.new
-    steps = planner.undo_steps(restore, remove)
-    d.cursor = len(d.plan)
-    d.plan.extend(steps)
-    d.status = RUNNING
-    d.phase = DEPLOY
-    d.error = None
-    d.control = None
-    what = f"restoring {restore.name}" if restore else "no previous group to restore"
-    gone = f", removing {remove.name}" if remove else ""
-    return [f"undo: {what}{gone} ({len(steps)} actions)"]
-
-
-def cancel(d: Deployment, who: str) -> list[str]:
-    """Cancel: a preparation is ``cancelled`` (nothing was touched); a deployment ``failed``
-    (it may have changed the cloud, so it keeps its slot for undo, retry or unlock)."""
-    if d.phase == PREPARE:
-        d.status = CANCELLED
-        return [f"cancelled by {who}"]
-    d.status = FAILED
-    d.error = f"cancelled by {who}"
-    return [f"cancelled by {who}: undo, retry or unlock"]
 
 
 class Engine:
@@ -83,17 +51,25 @@ class Engine:
         lease_seconds: float = 30.0,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.db = db
-        self.services = services
         self.holder = holder or f"engine-{uuid.uuid4().hex[:12]}"
         self.lease_seconds = lease_seconds
         self.clock = clock or services.clock
         self.sleep = sleep
-        self.actions = actions()
+        self.executor = Executor(services, retry)
         self._current: str | None = None
         self._heartbeat: threading.Thread | None = None
         self._stopped = threading.Event()
+
+    @property
+    def services(self) -> Services:
+        return self.executor.services
+
+    @services.setter
+    def services(self, services: Services) -> None:
+        self.executor.services = services
 
     def _beat(self) -> None:
         """Renew the lease of the deployment being worked on every third of the lease, so an
@@ -141,96 +117,82 @@ class Engine:
         """Run the action at the cursor and persist; True while this engine should go on."""
         current = d.plan[d.cursor]
         so_far = known or TaskSoFar(0, None, None)
-        attempts, started, exists = so_far.attempts, so_far.started_at, so_far.attempts > 0
-        ctx = Context(deployment=d, services=self.services, step=current, attempt=attempts + 1)
-        started = started or self.clock()
-        outcome = self._run(ctx)
+        before = d.status
+        started = so_far.started_at or self.clock()
+        result = self.executor.run(
+            d, current, attempt=so_far.attempts + 1, errors=so_far.errors, started_at=started
+        )
+        outcome = result.outcome
         now = self.clock()
         seq = d.cursor
-        release, not_before, lines = False, None, list(ctx.logs)
+        release, not_before, lines = False, None, list(result.logs)
         if isinstance(outcome, Done):
             status, message = "done", outcome.message
             d.cursor += 1
             if outcome.pause and d.status in ACTIVE:
-                d.status = PAUSED
-                release = True
-            if d.status == COMPLETED or (d.cursor >= len(d.plan) and d.status in ACTIVE):
-                d.status, d.finished_at, release = COMPLETED, now, True
+                lifecycle.move(d, "pause_point")
+            if d.cursor >= len(d.plan) and d.status in ACTIVE:
+                lifecycle.move(d, "complete")
+            if d.status == COMPLETED:
+                d.finished_at = now
+            release = d.status not in ACTIVE
         elif isinstance(outcome, RetryAfter):
             status, message = "waiting", outcome.reason
             not_before = now + timedelta(seconds=outcome.seconds)
             release = True
         else:
             status, message, release = "failed", outcome.message, True
-            lines += self._fail(ctx, outcome.message, now)
+            lines += self._fail(d, current, outcome, now)
         if message and not (status == "waiting" and message == so_far.message):
             lines.append(f"{current.name}: {message}")  # a wait logs each change, not each look
         task = TaskUpdate(
             seq=seq,
             action=current.name,
             phase=current.phase,
-            attempts=attempts + 1,
+            attempts=so_far.attempts + 1,
             status=status,
             started_at=started,
             ended_at=None if status == "waiting" else now,
             message=message,
-            exists=exists,
+            exists=so_far.attempts > 0,
+            errors=result.errors,
         )
         held = self.db.persist(
             d,
             holder=self.holder,
+            expected_status=before,
             now=now,
             lease_seconds=self.lease_seconds,
             task=task,
             logs=lines,
             not_before=not_before or (now if d.status in ACTIVE else None),
             release=release,
-            apply_control=self._apply_control,
+            apply_control=controls.apply_requested,
         )
         return bool(held)
 
-    def _run(self, ctx: Context) -> Outcome:
-        fn = self.actions.get(ctx.step.name)
-        if fn is None:
-            return Failed(f"unknown action {ctx.step.name!r}")
-        try:
-            return fn(ctx)
-        except KlinkError as exc:
-            if (type(exc) is KlinkError or isinstance(exc, Throttled)) and ctx.attempt < 30:
-                # Unreachable service or throttled cloud: transient, so wait and try again.
-                return RetryAfter(min(2.0**ctx.attempt, 30.0), exc.message)
-            return Failed(exc.message)
-        except Exception as exc:
-            log.exception("action %s of deployment %s", ctx.step.name, ctx.deployment.id)
-            return Failed(f"{ctx.step.name}: unexpected {type(exc).__name__}: {exc}")
-
-    def _fail(self, ctx: Context, message: str, now: datetime) -> list[str]:
-        d = ctx.deployment
-        lines = [f"{ctx.step.name} failed: {message}"]
-        if d.phase == PREPARE:
-            d.status, d.error, d.finished_at = INVALID, message, now
+    def _fail(self, d: Deployment, current: object, outcome: Failed, now: datetime) -> list[str]:
+        name = getattr(current, "name", "?")
+        lines = [f"{name} failed: {outcome.message}"]
+        preparing = d.phase == PREPARE
+        lifecycle.move(d, "fail")
+        d.error = outcome.message
+        if preparing:
+            d.finished_at = now
             return lines
-        d.status, d.error = FAILED, message
-        notify_failure(ctx, message)
+        ctx = Context(d, self.services, d.plan[min(d.cursor, len(d.plan) - 1)])
+        notify_failure(ctx, outcome.message)
+        lines += ctx.logs
         try:
-            undo_on_failure = read_params(d.facts.get("params") or {}).undo_on_failure
-        except KlinkError:
-            undo_on_failure = False
-        if undo_on_failure and not d.undo:
+            on_failure = strategy_of(controls.params_of(d).strategy).on_failure(
+                controls.params_of(d)
+            )
+        except (KlinkError, ValueError):
+            on_failure = "hold"
+        if on_failure == "undo" and not d.undo:
             lines.append("undoOnFailure: undoing")
-            lines += start_undo(d)
+            lines += controls.start_undo(d)
         return lines
-
-    def _apply_control(self, d: Deployment, control: str) -> list[str]:
-        if d.status not in ACTIVE:
-            return []
-        if control == "pause":
-            d.status = PAUSED
-            return ["paused"]
-        if control.startswith("cancel"):
-            _, _, who = control.partition(":")
-            return cancel(d, who or "a user")
-        return []
 
     # Loops ---------------------------------------------------------------------------------
     def drain(self, max_steps: int = 100_000) -> None:

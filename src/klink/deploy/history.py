@@ -37,6 +37,7 @@ def to_deployment(row: RowMapping) -> Deployment:
         cursor=row["cursor"],
         error=row["error"],
         control=row["control"],
+        via=row.get("via"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
@@ -54,8 +55,11 @@ class History:
         status: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        kinds: tuple[str, ...] | None = None,
     ) -> list[Deployment]:
         query = sa.select(deployments)
+        if kinds:
+            query = query.where(deployments.c.kind.in_(kinds))
         if app:
             query = query.where(deployments.c.app == app)
         if env:
@@ -69,10 +73,13 @@ class History:
             rows = conn.execute(query.limit(limit)).mappings().all()
         return [to_deployment(r) for r in rows]
 
-    def last_completed(self, app: str, env: str) -> Deployment | None:
+    def last_completed(
+        self, app: str, env: str, kinds: tuple[str, ...] = ("deploy", "rollback", "redeploy")
+    ) -> Deployment | None:
         query = (
             sa.select(deployments)
             .where(
+                deployments.c.kind.in_(kinds),
                 deployments.c.app == app,
                 deployments.c.env == env,
                 deployments.c.status == "completed",
@@ -172,6 +179,8 @@ def _running_query(dialect: str, by_app: bool) -> sa.Select[Any]:
             other.c.app == cells.c.app,
             other.c.env == cells.c.env,
             other.c.status == "completed",
+            # What changes what runs (a resize keeps the group and its version).
+            other.c.kind.in_(RUNNING_KINDS),
         )
         .order_by(other.c.created_at.desc(), other.c.id.desc())
         .limit(1)
@@ -197,6 +206,7 @@ def _running_query(dialect: str, by_app: bool) -> sa.Select[Any]:
     )
 
 
+RUNNING_KINDS = ("deploy", "rollback", "redeploy")
 _STATE_FIELDS = ("name", "image_id", "version", "config_commit", "desired_capacity")
 
 

@@ -9,9 +9,13 @@ actions); previous and new states are stored as its JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from klink.deploy.preparation import HealthGate
 
 PREPARING = "preparing"
 RUNNING = "running"
@@ -27,7 +31,7 @@ FINAL = (INVALID, COMPLETED, CANCELLED)  # the app+env slot is free again
 PREPARE = "prepare"
 DEPLOY = "deploy"
 
-KINDS = ("deploy", "rollback", "redeploy")
+KINDS = ("deploy", "rollback", "redeploy", "resize")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,12 @@ class Step:
 
 def step(name: str, phase: str, **args: Any) -> Step:
     return Step(name, phase, tuple(sorted(args.items())))
+
+
+def plan_hash(steps: Sequence[Step]) -> str:
+    """A short hash of a plan's steps and their arguments: two plans with one hash are the same."""
+    text = json.dumps([s.to_json() for s in steps], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,7 @@ class GroupState:
     policies: tuple[dict[str, Any], ...] = ()
     alarms: tuple[dict[str, Any], ...] = ()
     scheduled_actions: tuple[dict[str, Any], ...] = ()
+    health: HealthGate = field(default_factory=HealthGate)  # how this group is checked healthy
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -149,6 +160,7 @@ class GroupState:
         ):
             raw[key] = tuple(raw.get(key) or ())
         raw["tags"] = dict(raw.get("tags") or {})
+        raw["health"] = HealthGate.from_json(raw.get("health"))
         return cls(launch=launch_state, **raw)
 
 
@@ -175,6 +187,7 @@ class Deployment:
     cursor: int = 0
     error: str | None = None
     control: str | None = None
+    via: str | None = None  # the front door a person acted through (``slack:U123``)
     created_at: Any = None
     updated_at: Any = None
     finished_at: Any = None
@@ -196,6 +209,8 @@ class Deployment:
             "commit": self.config_commit or self.commit,
             "requestedCommit": self.commit,
             "user": self.user,
+            "via": self.via,
+            "actor": f"{self.user} via {self.via}" if self.via else self.user,
             "message": self.message,
             "kind": self.kind,
             "status": self.status,
@@ -213,6 +228,7 @@ class Deployment:
     def to_json(self) -> dict[str, Any]:
         return {
             **self.summary(),
+            "planHash": plan_hash(self.plan),
             "previousState": self.previous_state,
             "newState": self.new_state,
             "plan": [s.to_json() for s in self.plan],

@@ -1,12 +1,12 @@
-"""The plan builder: pure functions from parameters and states to a tuple of steps.
+"""The plan: its preparation (the same for every deployment: reads only) and what a dry run
+says of the groups.
 
-A deployment's plan is its preparation (``PREPARATION``, the same for every deployment: reads
-only) followed by the deployment phase, built at the end of preparation by
-``deployment_steps`` from the deployment parameters and the previous state discovered from the
-provider. Undo is the deployment phase again with the states swapped (``undo_steps``). The
-same steps are shown by ``--dry-run``, persisted, executed and resumed. Old-group steps are
-left out when there is no old group; each step is also a no-op at run time when its group is
-missing, so a resumed or undone plan is safe on any state.
+A deployment's plan is ``PREPARATION`` followed by the deployment phase, which the chosen
+strategy (``deploy/strategies``) builds at the end of preparation from the validated parameters
+and the previous state discovered from the provider; undo is the strategy's undo steps. The same
+steps are shown by ``--dry-run``, persisted (with a hash, ``model.plan_hash``), executed and
+resumed. ``RESIZE`` is the plan of a resize: a one-step deployment, recorded and locked like
+any other.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from klink.deploy.model import DEPLOY, PREPARE, GroupState, Step, step
-from klink.deploy.params import DeployParams
 
 PREPARATION: tuple[Step, ...] = tuple(
     step(name, PREPARE)
@@ -59,106 +58,14 @@ PREPARATION: tuple[Step, ...] = tuple(
 )
 
 
-def _launch_and_health(params: DeployParams) -> list[Step]:
-    steps = [
-        step("create_launch_template", DEPLOY),
-        step("create_group", DEPLOY),
-        step("resize_group", DEPLOY),
-        step("wait_instances_exist", DEPLOY),
-        step("wait_instances_in_service", DEPLOY),
-        step("suspend_launch_terminate", DEPLOY),
-    ]
-    if not params.skip_instance_healthcheck:
-        steps.append(step("wait_instances_healthy", DEPLOY))
-    return steps
-
-
-def _traffic() -> list[Step]:
-    return [
-        step("resume_processes", DEPLOY),
-        step("register_target_groups", DEPLOY),
-        step("wait_target_groups_healthy", DEPLOY),
-    ]
-
-
-def _scaling() -> list[Step]:
-    return [
-        step("create_policies", DEPLOY),
-        step("create_alarms", DEPLOY),
-        step("create_scheduled_actions", DEPLOY),
-        step("tag_group_deployed", DEPLOY),
-    ]
-
-
-def _retire(keep: bool, pause_after_deregister: bool) -> list[Step]:
-    steps = [
-        step("suspend_old_processes", DEPLOY),
-        step("deregister_old_instances", DEPLOY),
-        step("wait_old_drained", DEPLOY),
-    ]
-    if pause_after_deregister:
-        steps.append(step("pause_point", DEPLOY, reason="pauseAfterDeregisterOldInstances"))
-    steps += [
-        step("delete_old_alarms", DEPLOY),
-        step("delete_old_policies", DEPLOY),
-        step("delete_old_scheduled_actions", DEPLOY),
-    ]
-    if keep:
-        steps += [
-            step("keep_old_group", DEPLOY),
-            step("delete_stale_kept_groups", DEPLOY),
-            step("wait_stale_kept_groups_gone", DEPLOY),
-            step("delete_stale_kept_launch_templates", DEPLOY),
-        ]
-    else:
-        steps += [
-            step("delete_old_group", DEPLOY),
-            step("wait_old_group_gone", DEPLOY),
-            step("delete_old_launch_template", DEPLOY),
-        ]
-    return steps
-
-
-def deployment_steps(
-    params: DeployParams,
-    previous: GroupState | None,
-    *,
-    instructions: str | None = None,
-) -> tuple[Step, ...]:
-    """The red-black deployment phase: new group up and healthy, traffic on it, old one out."""
-    steps = _launch_and_health(params)
-    if params.pause_after_instances_healthy:
-        steps.append(step("pause_point", DEPLOY, reason="pauseAfterInstancesHealthy"))
-    steps += _traffic()
-    if params.pause_after_load_balancers_healthy:
-        steps.append(step("pause_point", DEPLOY, reason="pauseAfterLoadBalancersHealthy"))
-    steps += _scaling()
-    if instructions:
-        steps.append(step("show_instructions", DEPLOY, message=instructions))
-    if previous is not None:
-        steps += _retire(params.keep_previous_group, params.pause_after_deregister_old_instances)
-    if params.scale_down_after_deployment:
-        steps.append(step("scale_down_after_deployment", DEPLOY))
-    steps += [step("notify_complete", DEPLOY), step("complete", DEPLOY)]
-    return tuple(steps)
-
-
-def undo_steps(restore: GroupState | None, remove: GroupState | None) -> tuple[Step, ...]:
-    """The deployment phase with states swapped: ``restore`` back in traffic, ``remove`` gone.
-
-    When ``restore`` still exists every launch step finds it done (no per-instance work), so
-    undo costs the same for 1 or 1000 instances; when it was deleted it is recreated from the
-    recorded state. With no previous group, undo only removes the new one.
-    """
-    steps: list[Step] = [step("notify_undo", DEPLOY)]
-    if restore is not None:
-        steps += _launch_and_health(DeployParams())
-        steps += _traffic()
-        steps += _scaling()
-    if remove is not None:
-        steps += _retire(keep=False, pause_after_deregister=False)
-    steps += [step("notify_complete", DEPLOY), step("complete", DEPLOY)]
-    return tuple(steps)
+RESIZE: tuple[Step, ...] = (
+    step("read_environment", PREPARE),
+    step("connect_provider", PREPARE),
+    step("discover_previous_group", PREPARE),
+    step("complete_resize_preparation", PREPARE),
+    step("resize_current_group", DEPLOY),
+    step("complete", DEPLOY),
+)
 
 
 def names(steps: Sequence[Step]) -> list[str]:

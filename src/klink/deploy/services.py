@@ -13,7 +13,6 @@ from typing import Any
 from klink.config.client import ConfigClient
 from klink.deploy.context import Services
 from klink.metadata.client import MetadataClient
-from klink.notify import Dispatcher
 from klink.providers import build_provider
 from klink.providers.base import Provider
 from klink.service.runtime import Runtime
@@ -68,10 +67,7 @@ def runtime_services(runtime: Runtime) -> Services:
         metadata=MetadataClient(runtime.http("metadata")),
         config=ConfigClient(runtime.http("config")),
         provider_for=cache,
-        notifier=Dispatcher(
-            webhook_url=runtime.settings.notify_webhook_url or None,
-            slack_url=runtime.settings.notify_slack_url or None,
-        ),
+        notifier=runtime.notifier,
         probe=probe,
         clock=runtime.clock,
     )

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from klink import store
 from klink.deploy.history import History, to_deployment
+from klink.deploy.lifecycle import LOCK_ALLOWS
 from klink.deploy.model import ACTIVE, FINAL, Deployment
 from klink.deploy.tables import deploy_lock, deploy_logs, deploy_slots, deploy_tasks, deployments
 from klink.errors import Conflict, Locked, NotFound
@@ -40,12 +41,13 @@ _STATE_COLUMNS = (
     "cursor",
     "error",
     "control",
+    "via",
     "finished_at",
 )
 # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) so that a human
 # control and the engine's write after an action never interleave.
 _CONTROL_OF_HOLDER = (
-    sa.select(deployments.c.control)
+    sa.select(deployments.c.control, deployments.c.status)
     .where(
         deployments.c.id == sa.bindparam("_id"),
         deployments.c.lease_holder == sa.bindparam("_holder"),
@@ -65,7 +67,16 @@ _PERSIST = (
         }
     )
 )
-_TASK_COLUMNS = ("action", "phase", "attempts", "status", "started_at", "ended_at", "message")
+_TASK_COLUMNS = (
+    "action",
+    "phase",
+    "attempts",
+    "status",
+    "started_at",
+    "ended_at",
+    "message",
+    "errors",
+)
 _TASK_UPDATE = (
     deploy_tasks.update()
     .where(
@@ -83,6 +94,7 @@ class TaskSoFar:
     attempts: int
     started_at: datetime | None
     message: str | None
+    errors: int = 0  # consecutive transient errors so far (the error budget's count)
 
 
 @dataclass
@@ -96,6 +108,7 @@ class TaskUpdate:
     ended_at: datetime | None
     message: str | None
     exists: bool = False  # a row for this task was written before (resumed, retried)
+    errors: int = 0
 
 
 def _values(d: Deployment) -> dict[str, Any]:
@@ -113,6 +126,7 @@ def _values(d: Deployment) -> dict[str, Any]:
         "cursor": d.cursor,
         "error": d.error,
         "control": d.control,
+        "via": d.via,
         "finished_at": d.finished_at,
     }
 
@@ -203,17 +217,17 @@ class DeploymentStore(History):
             ).scalar()
         return None if value is None else str(value)
 
-    def unlock_slot(self, app: str, env: str) -> str | None:
+    def unlock_slot(self, app: str, env: str, deployment_id: str) -> bool:
+        """Free app+env's slot if ``deployment_id`` still holds it."""
         with store.write(self.engine) as conn:
-            holder = conn.execute(
-                sa.select(deploy_slots.c.deployment_id).where(
-                    deploy_slots.c.app == app, deploy_slots.c.env == env
+            freed = conn.execute(
+                deploy_slots.delete().where(
+                    deploy_slots.c.app == app,
+                    deploy_slots.c.env == env,
+                    deploy_slots.c.deployment_id == deployment_id,
                 )
-            ).scalar()
-            conn.execute(
-                deploy_slots.delete().where(deploy_slots.c.app == app, deploy_slots.c.env == env)
-            )
-        return None if holder is None else str(holder)
+            ).rowcount
+        return bool(freed)
 
     # Reading ---------------------------------------------------------------------------
     def get(self, deployment_id: str, conn: Connection | None = None) -> Deployment:
@@ -232,12 +246,15 @@ class DeploymentStore(History):
         with store.read(self.engine) as conn:
             row = conn.execute(
                 sa.select(
-                    deploy_tasks.c.attempts, deploy_tasks.c.started_at, deploy_tasks.c.message
+                    deploy_tasks.c.attempts,
+                    deploy_tasks.c.started_at,
+                    deploy_tasks.c.message,
+                    deploy_tasks.c.errors,
                 ).where(deploy_tasks.c.deployment_id == deployment_id, deploy_tasks.c.seq == seq)
             ).first()
         if row is None:
             return TaskSoFar(0, None, None)
-        return TaskSoFar(int(row.attempts), row.started_at, row.message)
+        return TaskSoFar(int(row.attempts), row.started_at, row.message, int(row.errors or 0))
 
     # The engine's side ------------------------------------------------------------------
     def claim(self, holder: str, now: datetime, lease_seconds: float) -> str | None:
@@ -296,6 +313,7 @@ class DeploymentStore(History):
         d: Deployment,
         *,
         holder: str,
+        expected_status: str,
         now: datetime,
         lease_seconds: float,
         task: TaskUpdate | None,
@@ -304,19 +322,34 @@ class DeploymentStore(History):
         release: bool,
         apply_control: Callable[[Deployment, str], list[str]],
     ) -> bool | None:
-        """Write ``d`` after an action, in one transaction, if ``holder`` still holds it.
+        """Write ``d`` after an action, in one transaction, if ``holder`` still holds it and
+        its stored status is still ``expected_status`` (the one the engine read).
 
-        A control a human requested meanwhile ("pause", "cancel") is applied to ``d`` by
+        A control a person requested meanwhile (pause, cancel, undo) is applied to ``d`` by
         ``apply_control`` in the same transaction, which then releases the lease. Returns
-        whether the lease is still held, or None when it was lost (nothing written).
+        whether the lease is still held, or None when it was lost or the status was changed by
+        someone else (nothing of ``d`` written; the engine stops).
         """
         with store.write(self.engine) as conn:
-            control = conn.execute(_CONTROL_OF_HOLDER, {"_id": d.id, "_holder": holder}).first()
-            if control is None:
+            row = conn.execute(_CONTROL_OF_HOLDER, {"_id": d.id, "_holder": holder}).first()
+            if row is None:
+                return None
+            if row.status != expected_status:
+                conn.execute(
+                    deployments.update()
+                    .where(deployments.c.id == d.id, deployments.c.lease_holder == holder)
+                    .values(lease_holder=None, lease_expires=None)
+                )
+                self._log(
+                    conn,
+                    d.id,
+                    now,
+                    [f"engine {holder} stopped: the status became {row.status} meanwhile"],
+                )
                 return None
             lines = list(logs)
-            if control[0]:
-                lines += apply_control(d, control[0])
+            if row.control:
+                lines += apply_control(d, row.control)
                 d.control = None
                 release = True
             conn.execute(
@@ -346,6 +379,7 @@ class DeploymentStore(History):
             "started_at": task.started_at,
             "ended_at": task.ended_at,
             "message": task.message,
+            "errors": task.errors,
         }
         updated = conn.execute(
             deploy_tasks.update()
@@ -380,14 +414,19 @@ class DeploymentStore(History):
         deployment_id: str,
         change: Any,
         now: datetime,
+        *,
+        name: str,
     ) -> Deployment:
-        """Apply ``change(conn, deployment, leased) -> list of log lines`` in one transaction.
+        """Apply control ``name`` as ``change(conn, deployment, leased) -> (lines, due)`` in one
+        transaction.
 
         ``leased`` says whether an engine holds the deployment right now (running an action);
-        ``change`` mutates the deployment, which is then written back (lease untouched).
+        ``change`` mutates the deployment, which is then written back (lease untouched). The
+        global lock refuses every control but those it allows (``lifecycle.LOCK_ALLOWS``).
         """
         with store.write(self.engine) as conn:
-            self.check_unlocked(conn)
+            if name not in LOCK_ALLOWS:
+                self.check_unlocked(conn)
             row = conn.execute(
                 sa.select(deployments.c.lease_expires)
                 .where(deployments.c.id == deployment_id)
@@ -409,8 +448,7 @@ class DeploymentStore(History):
     def reopen(self, deployment_id: str, change: Any, now: datetime) -> Deployment:
         """Take the app+env slot again for a finished deployment and apply ``change`` (an undo
         of the last completed deployment), in one transaction; Conflict if the slot is taken."""
-        with store.write(self.engine) as conn:
-            self.check_unlocked(conn)
+        with store.write(self.engine) as conn:  # an undo: allowed under the global lock
             d = self.get(deployment_id, conn)
             try:
                 with conn.begin_nested():
@@ -437,5 +475,5 @@ class DeploymentStore(History):
         conn.execute(
             deploy_tasks.update()
             .where(deploy_tasks.c.deployment_id == deployment_id, deploy_tasks.c.seq == seq)
-            .values(attempts=0, status="pending", started_at=None, ended_at=None)
+            .values(attempts=0, errors=0, status="pending", started_at=None, ended_at=None)
         )

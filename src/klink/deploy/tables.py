@@ -33,7 +33,8 @@ deployments = sa.Table(
     sa.Column("plan", sa.JSON, nullable=False),
     sa.Column("cursor", sa.Integer, nullable=False),
     sa.Column("error", sa.Text, nullable=True),
-    sa.Column("control", sa.String(16), nullable=True),
+    sa.Column("control", sa.String(160), nullable=True),
+    sa.Column("via", sa.String(128), nullable=True),
     sa.Column("not_before", UtcDateTime(), nullable=True),
     sa.Column("lease_holder", sa.String(64), nullable=True),
     sa.Column("lease_expires", UtcDateTime(), nullable=True),
@@ -56,6 +57,7 @@ deploy_tasks = sa.Table(
     sa.Column("started_at", UtcDateTime(), nullable=True),
     sa.Column("ended_at", UtcDateTime(), nullable=True),
     sa.Column("message", sa.Text, nullable=True),
+    sa.Column("errors", sa.Integer, nullable=False, server_default="0"),
 )
 
 deploy_logs = sa.Table(

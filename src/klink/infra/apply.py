@@ -23,12 +23,9 @@ from klink.infra.resources import (
     ROLE,
     SECURITY_GROUP,
     TARGET_GROUP,
-    ListenerSpec,
-    LoadBalancerSpec,
-    RoleSpec,
-    SecurityGroupSpec,
     TargetGroupDef,
 )
+from klink.providers.infra import ListenerSpec, LoadBalancerSpec, RoleSpec, SecurityGroupSpec
 
 if TYPE_CHECKING:
     from klink.providers.aws.infra import AwsInfra

@@ -58,8 +58,7 @@ def notify_drift(
     outcome: str | None = None,
 ) -> None:
     """Tell the app's rooms (a failed notification is logged, never raised); ``outcome`` says
-    what automatic apply did. The notifier is ``runtime.extras["notifier"]`` when set, else
-    ``klink.notify.Dispatcher``."""
+    what automatic apply did, through the runtime's one notifier (built from settings)."""
     lines = [a["line"] for a in report.get("actions", [])]
     text = f"Infrastructure drift in {app}/{env}: " + "; ".join(lines)
     if outcome:
@@ -68,9 +67,7 @@ def notify_drift(
     targets = rooms_of(app_metadata, env)
     if not targets:
         return
-    from klink.notify import Dispatcher
-
-    notifier = runtime.extras.get("notifier") or Dispatcher()
+    notifier = runtime.notifier
     event = {"event": "infra_drift", "app": app, "env": env, "outcome": outcome, **dict(report)}
     notifier.send(targets, text, event)
 

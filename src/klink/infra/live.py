@@ -2,7 +2,7 @@
 
 Target groups come from the generic provider interface (``list_target_groups``) on every
 provider; security groups, load balancers, listeners and IAM come from the AWS boundary
-(``providers/aws/infra.py``) and are *not applicable* elsewhere (reported in the plan, never
+(``providers/aws/infra/``) and are *not applicable* elsewhere (reported in the plan, never
 silently ignored). What is read: resources tagged as this app+env's, plus resources carrying a
 name the definition wants (untagged ones are adopted by tagging; ones another app+env manages
 are a conflict). ``prepare`` fills what the definition leaves to the cloud (the VPC), so that

@@ -23,15 +23,11 @@ from klink.infra.resources import (
     KIND_ORDER,
     KIND_TITLES,
     Definition,
-    ListenerSpec,
-    LoadBalancerSpec,
     Resource,
-    RoleSpec,
-    Rule,
-    SecurityGroupSpec,
     State,
     TargetGroupDef,
 )
+from klink.providers.infra import ListenerSpec, LoadBalancerSpec, RoleSpec, Rule, SecurityGroupSpec
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 

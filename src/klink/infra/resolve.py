@@ -14,16 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from klink.infra.resources import (
+from klink.infra.resources import State, TargetGroupDef, managed_tags
+from klink.providers.infra import (
     ALL_EGRESS,
     ListenerSpec,
     LoadBalancerSpec,
     RoleSpec,
     Rule,
     SecurityGroupSpec,
-    State,
-    TargetGroupDef,
-    managed_tags,
 )
 
 

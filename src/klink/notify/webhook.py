@@ -3,8 +3,10 @@
 A room is a chat room name (``#search``) or a URL. Room names go to each configured notifier:
 the generic webhook (``KLINK_NOTIFY_WEBHOOK_URL``) receives Klink's JSON event
 (``{"text", "room", "event": {...}}``), the Slack-compatible incoming webhook
-(``KLINK_NOTIFY_SLACK_URL``) receives ``{"channel", "text"}``. A room that is itself a URL gets
-the generic body (``https://…``) or the Slack body (``slack+https://…``) directly.
+(``KLINK_NOTIFY_SLACK_URL``) receives ``{"channel", "text"}``, and with a bot token Slack's
+Web API gets one message per deployment, updated in place (``slack_api.py``). A room that is
+itself a URL gets the generic body (``https://…``) or the Slack body (``slack+https://…``)
+directly.
 ``Dispatcher`` sends with a short timeout and returns the problems instead of raising: a
 notification never fails a deployment.
 """
@@ -71,8 +73,10 @@ class Dispatcher:
         *,
         webhook_url: str | None = None,
         slack_url: str | None = None,
+        slack_api: RoomNotifier | None = None,
     ) -> None:
         post = post or http_post(timeout)
+        self.slack_api = slack_api
         self.webhook = WebhookNotifier(post)
         self.slack = SlackNotifier(post)
         self.webhook_url = webhook_url
@@ -86,14 +90,17 @@ class Dispatcher:
                     self.slack.send_one(room.removeprefix("slack+"), room, message, event)
                 elif room.startswith(("http://", "https://")):
                     self.webhook.send_one(room, room, message, event)
-                elif self.webhook_url or self.slack_url:
+                elif self.webhook_url or self.slack_url or self.slack_api:
                     if self.webhook_url:
                         self.webhook.send_one(self.webhook_url, room, message, event)
                     if self.slack_url:
                         self.slack.send_one(self.slack_url, room, message, event)
+                    if self.slack_api:
+                        self.slack_api.send_one("", room, message, event)
                 else:
                     raise ValueError(
-                        "no notifier configured (KLINK_NOTIFY_WEBHOOK_URL, KLINK_NOTIFY_SLACK_URL)"
+                        "no notifier configured (KLINK_NOTIFY_WEBHOOK_URL, KLINK_NOTIFY_SLACK_URL, "
+                        "KLINK_SLACK_BOT_TOKEN)"
                     )
             except Exception as exc:
                 log.warning("notification to %s failed: %s", _safe(room), exc)

@@ -7,6 +7,9 @@ sleeps: waiting belongs to the orchestrator, which polls (a group being deleted 
 
 Everything is named by Klink's names: groups, launch templates and target groups by name (the
 AWS provider resolves ARNs itself), images by id (``ami-…`` or ``img-…``).
+
+Traffic moves by weights per deployment group behind an app's balancer (see ``Provider``'s
+traffic section and ``traffic.py`` beside this module for the contract and its value types).
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+
+from klink.errors import ProviderError
+from klink.providers.traffic import GroupTraffic as GroupTraffic
+from klink.providers.traffic import TrafficState as TrafficState
 
 # Auto Scaling's process names; the local provider honours the same set.
 PROCESSES = (
@@ -267,11 +274,63 @@ class Subnet:
     purpose: str | None = None
 
 
+@dataclass(frozen=True)
+class MetricQuery:
+    """One metric series to read, in CloudWatch's terms (``GetMetricData``'s ``MetricStat``).
+
+    ``target_group`` is a Klink target group name: the provider adds the dimensions that select
+    it on its cloud (on AWS ``TargetGroup`` and ``LoadBalancer``, from the ARNs), so callers
+    never see ARNs. ``statistic`` is Sum, Average, Minimum, Maximum, SampleCount or a
+    percentile such as ``p99``.
+    """
+
+    id: str  # the caller's name for the series: a lowercase letter, then letters, digits, _
+    namespace: str
+    metric_name: str
+    statistic: str
+    period: int  # seconds per value
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+    target_group: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    id: str
+    points: tuple[tuple[datetime, float], ...] = ()  # oldest first; periods without data absent
+
+
 class Provider(abc.ABC):
     """One cloud account+region (or the local cloud) as Klink needs it.
 
     ``from_environment`` validates the environment record's provider settings and raises
     InvalidInput naming the bad field. Implementations are safe to call from several threads.
+
+    Traffic (``attach_traffic``, ``set_traffic``, ``traffic``, ``detach_traffic``):
+
+    - ``target_group`` names an app's balancer: the target group that infrastructure defines
+      (locally an HAProxy frontend and backend; on AWS the target group that the listener's
+      default ``forward`` action points at).
+    - Its *members* are the deployment groups attached to it, each with a weight 0..100. A
+      member's share of requests is its weight over the sum of the weights: weights are
+      relative ({a: 50, b: 50} and {a: 1, b: 1} split alike); steps conventionally sum to 100.
+    - Instances registered straight with the target group (``register_instances``, or a
+      group's ``target_groups``: the pre-weights way) form one more member, the *direct* one,
+      named like the target group itself, at weight 100 until set. ``set_traffic`` can name
+      it, so a balancer deployed the old way moves to weights without a gap.
+    - Attaching never moves traffic: a new member joins at weight 0; its instances (those
+      running and those its group launches later, unless ``AddToLoadBalancer`` is suspended)
+      are registered and health-checked by the balancer while at weight 0, so ``traffic()``
+      tells when it is ready.
+    - A shift is one ``set_traffic`` call, applied by the balancer at once (locally one
+      runtime-API round trip to HAProxy, no reload; on AWS one ``ModifyListener`` per listener
+      forwarding to the balancer).
+    - Detaching takes a member out (it must be at weight 0 first).
+
+    A deploy over weights: ``attach_traffic(tg, new)`` → poll ``traffic(tg).get(new)`` until
+    ``healthy`` equals the group's size → ``set_traffic(tg, {new: 100, old: 0})``; the old
+    group stays attached and warm at weight 0, so an undo is ``set_traffic(tg, {old: 100,
+    new: 0})``; after the keep-warm window, ``detach_traffic(tg, old)``. A rolling step is
+    ``set_traffic(tg, {new: 10, old: 90})``. No traffic method waits.
     """
 
     name: ClassVar[str]
@@ -378,6 +437,41 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def target_health(self, target_group: str) -> list[TargetHealth]: ...
 
+    # Traffic: weights per deployment group behind a balancer (contract: class docstring) ---
+    @abc.abstractmethod
+    def attach_traffic(self, target_group: str, group: str) -> None:
+        """Attach deployment group ``group`` to the balancer at weight 0.
+
+        Its instances ``InService`` now are registered, and those it launches later unless
+        ``AddToLoadBalancer`` is suspended (calling again registers any that joined
+        ``InService`` meanwhile). Idempotent: an attached member keeps its weight. NotFound
+        (field ``target_group`` or ``group``) when either is missing; InvalidInput when the
+        group is named like the target group; Conflict when the balancer cannot take it (on
+        AWS: no listener forwards to the target group, or its forward action is full).
+        """
+
+    @abc.abstractmethod
+    def set_traffic(self, target_group: str, weights: Mapping[str, int]) -> None:
+        """Set the weights of the named members in one change; members not named keep theirs.
+
+        Every name must be a member (InvalidInput, field ``weights``, naming it otherwise);
+        each weight an int 0..100; after the change at least one member must have weight > 0.
+        Setting weights that are already set changes nothing (safe to repeat after a crash).
+        """
+
+    @abc.abstractmethod
+    def traffic(self, target_group: str) -> TrafficState:
+        """Each member's weight and instances (registered, healthy through the balancer,
+        draining), read in one call. The direct member is listed while it has a weight or
+        instances; locally, a detached member while its instances drain (weight 0)."""
+
+    @abc.abstractmethod
+    def detach_traffic(self, target_group: str, group: str) -> None:
+        """Take member ``group`` out of the balancer: its instances drain (locally within the
+        target group's deregistration delay; on AWS its own target group leaves the listener
+        and is deleted). Conflict (field ``weights``) while its weight is above 0; the direct
+        member cannot be detached (InvalidInput); idempotent."""
+
     # Scaling policies, alarms, scheduled actions, notifications ---------------------------
     @abc.abstractmethod
     def put_scaling_policy(self, policy: ScalingPolicy) -> ScalingPolicy: ...
@@ -428,3 +522,14 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def vpc_of_subnet(self, subnet_id: str) -> str: ...
+
+    # Metrics ------------------------------------------------------------------------------
+    def metric_data(
+        self, queries: Sequence[MetricQuery], start: datetime, end: datetime
+    ) -> dict[str, MetricSeries]:
+        """Each query's values over [start, end), by query id.
+
+        Not abstract: a provider without a metrics service of its own (local: its balancer is
+        scraped by Prometheus instead, see ``klink.analysis``) says so with this error.
+        """
+        raise ProviderError(f"the {self.name} provider has no metric data", code="unsupported")

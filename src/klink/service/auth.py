@@ -2,6 +2,11 @@
 
 A token comes as ``Authorization: Bearer TOKEN`` or, for git over HTTP, as the password of
 HTTP basic auth. Deploy-style checks (``deployer`` on one env) use ``principal.require_deploy``.
+
+Acting on someone's behalf: Klink's internal token with ``X-Klink-Act-As: IDENTITY`` (a token's
+name) and ``X-Klink-Via: CHAT-USER`` is that identity, with its role and environments, and
+``principal.via`` set (``principal.actor``: ``IDENTITY via CHAT-USER``); ``X-Klink-Via`` alone
+is an unlinked chat user, who may only read. Any other token sending these headers is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from fastapi import Request
 from klink.auth import tokens
 from klink.auth.tokens import Principal
 from klink.service.runtime import Runtime
+
+ACT_AS_HEADER = "X-Klink-Act-As"
+VIA_HEADER = "X-Klink-Via"
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -43,7 +51,12 @@ def current_principal(request: Request) -> Principal:
     if cached is not None:
         return cached
     token = token_from_header(request.headers.get("authorization"))
-    principal = tokens.verify(runtime_of(request).engine, token)
+    engine = runtime_of(request).engine
+    principal = tokens.verify(engine, token)
+    identity = request.headers.get(ACT_AS_HEADER)
+    via = request.headers.get(VIA_HEADER)
+    if identity is not None or via is not None:
+        principal = tokens.act_as(engine, principal, identity, via or "")
     request.state.principal = principal
     return principal
 

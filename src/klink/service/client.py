@@ -19,6 +19,7 @@ from klink.errors import (
     ProviderError,
     Throttled,
     Unauthorized,
+    Unavailable,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ _BY_STATUS: dict[int, type[KlinkError]] = {
     422: InvalidInput,
     502: ProviderError,
     503: Throttled,
+    504: Unavailable,
 }
 
 
@@ -46,6 +48,8 @@ def error_from_response(response: httpx.Response) -> KlinkError:
     cls = _BY_STATUS.get(response.status_code, KlinkError)
     if cls is Conflict and code == "locked":
         cls = Locked
+    if response.status_code == 503 and code == "unavailable":
+        cls = Unavailable
     exc = cls(message, field=field)
     if code:
         exc.code = code
@@ -72,7 +76,7 @@ class ServiceClient:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise KlinkError(f"cannot reach {self.http.base_url}{path}: {exc}") from exc
+            raise Unavailable(f"cannot reach {self.http.base_url}{path}: {exc}") from exc
         if response.status_code >= 400:
             raise error_from_response(response)
         if response.status_code == 204 or not response.content:

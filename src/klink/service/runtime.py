@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from klink.settings import Settings
 
@@ -28,6 +28,10 @@ INTERNAL_TOKEN_NAME = "klink"  # noqa: S105 - a name, not a secret
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class Notifier(Protocol):
+    def send(self, rooms: list[str], message: str, event: Mapping[str, Any]) -> list[str]: ...
 
 
 @dataclass
@@ -75,6 +79,19 @@ class Runtime:
                     )
                 self._clients[service] = client
             return client
+
+    @property
+    def notifier(self) -> Notifier:
+        """The one notifier, built once from settings, for deployments and drift alike (a test
+        may set ``extras["notifier"]``)."""
+        with self._lock:
+            found = self.extras.get("notifier")
+            if found is None:
+                from klink.notify import dispatcher_for
+
+                found = self.extras["notifier"] = dispatcher_for(self)
+            notifier: Notifier = found
+            return notifier
 
     def close(self) -> None:
         with self._lock:

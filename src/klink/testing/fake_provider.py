@@ -3,10 +3,12 @@
 It exists for plan and engine tests and the engine benchmark, where what is measured is the
 orchestrator itself, not a cloud. It keeps the interface's contracts (idempotent creates,
 NotFound on missing things, suspended processes honoured, deletion that takes a poll to finish)
-and records every mutating call in ``calls``. With ``state_path`` it saves its whole state as
-JSON after every change, so a test can kill a real engine process and inspect what it left.
+and records every mutating call in ``calls`` (traffic by weight: ``fake_traffic.py``). With
+``state_path`` it saves its whole state as JSON after every change, so a test can kill a real
+engine process and inspect what it left.
 Instances start ``Pending`` and are ``InService`` after ``pending_polls`` group reads; images
-listed in ``unhealthy_images`` launch instances that never become healthy.
+listed in ``unhealthy_images`` launch instances that never become healthy. Metric series
+(``metric_data``) are what tests put with ``put_metric`` (``fake_metrics``).
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from klink.providers.base import (
     TargetGroupSpec,
     TargetHealth,
 )
+from klink.testing.fake_metrics import FakeMetrics
 from klink.testing.fake_scaling import FakeScalingAndNetwork
+from klink.testing.fake_traffic import FakeTraffic
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class FakeProvider(FakeScalingAndNetwork, Provider):
+class FakeProvider(FakeMetrics, FakeScalingAndNetwork, FakeTraffic, Provider):
     name = "fake"
     http_probes: ClassVar[bool] = False
 
@@ -65,6 +69,7 @@ class FakeProvider(FakeScalingAndNetwork, Provider):
             "groups": {},
             "target_groups": {},
             "registered": {},
+            "traffic": {},
             "policies": {},
             "alarms": {},
             "scheduled": {},
@@ -235,7 +240,9 @@ class FakeProvider(FakeScalingAndNetwork, Provider):
                 }
             )
         del alive[raw["desired_capacity"] :]
+        before = {i["id"] for i in raw["instances"]}
         raw["instances"] = alive
+        self.registered_on_launch(raw["name"], [i["id"] for i in alive if i["id"] not in before])
 
     def _group(self, raw: dict[str, Any]) -> Group:
         unhealthy = set(self.state["unhealthy_images"])
@@ -393,6 +400,7 @@ class FakeProvider(FakeScalingAndNetwork, Provider):
         with self._lock:
             self.state["target_groups"].pop(name, None)
             self.state["registered"].pop(name, None)
+            self.state.setdefault("traffic", {}).pop(name, None)
             self._changed("delete_target_group", name)
 
     def register_instances(self, target_group: str, instance_ids: Sequence[str]) -> None:

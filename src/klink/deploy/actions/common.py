@@ -7,22 +7,20 @@ from klink.deploy.model import Failed, GroupState, Outcome, RetryAfter
 from klink.errors import NotFound
 from klink.providers.base import Group
 
-GONE_ATTEMPTS = 360
+GONE_SECONDS = 1800.0  # how long a group may take to be deleted
 
 
-def wait(ctx: Context, limit: int, reason: str) -> Outcome:
-    """Not yet: try again after the poll interval, or fail once ``limit`` attempts are spent."""
-    if ctx.attempt >= max(1, limit):
-        return Failed(f"gave up after {ctx.attempt} attempts: {reason}")
-    return RetryAfter(poll_interval(ctx), reason)
+def wait(ctx: Context, timeout: float, reason: str, interval: float | None = None) -> Outcome:
+    """Not yet: look again after ``interval`` (the params' health check interval), or fail once
+    ``timeout`` seconds have passed since this action first ran (a deadline on the clock)."""
+    waited = ctx.waited()
+    if waited >= timeout:
+        return Failed(f"gave up after {waited:.0f} s (limit {timeout:.0f} s): {reason}")
+    return RetryAfter(interval if interval is not None else poll_interval(ctx), reason)
 
 
 def poll_interval(ctx: Context) -> float:
-    raw = (ctx.facts.get("params") or {}).get("healthCheckIntervalSeconds", 5)
-    try:
-        return max(0.0, min(float(raw), 30.0))
-    except (TypeError, ValueError):
-        return 5.0
+    return float(ctx.params().health_check_interval_seconds)
 
 
 def find_group(ctx: Context, state: GroupState | None) -> Group | None:

@@ -10,9 +10,11 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from klink import names
+from klink.config.params import AlarmParams, PolicyParams, ScheduledActionParams
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
 from klink.deploy.model import Done, GroupState, LaunchState, Outcome
+from klink.deploy.preparation import TAG_HEALTH, HealthGate
 from klink.errors import NotFound
 from klink.providers import base
 from klink.providers.base import Group, Provider
@@ -20,16 +22,16 @@ from klink.providers.base import Group, Provider
 TAG_KEPT = "klink:kept"  # "true" on a group kept out of traffic by keepPreviousGroup
 
 
-def _strip(item: Any) -> dict[str, Any]:
-    data = asdict(item)
-    data.pop("group", None)
-    data.pop("id", None)
-    for key, value in list(data.items()):
-        if isinstance(value, tuple):
-            data[key] = list(value)
-        elif hasattr(value, "isoformat"):
-            data[key] = value.isoformat()
-    return data
+def _policy(item: base.ScalingPolicy) -> dict[str, Any]:
+    return dict(PolicyParams.from_provider(item).to_json())
+
+
+def _alarm(item: base.Alarm) -> dict[str, Any]:
+    return dict(AlarmParams.from_provider(item).to_json())
+
+
+def _scheduled(item: base.ScheduledAction) -> dict[str, Any]:
+    return dict(ScheduledActionParams.from_provider(item).to_json())
 
 
 def group_state(provider: Provider, group: Group) -> GroupState:
@@ -68,6 +70,7 @@ def group_state(provider: Provider, group: Group) -> GroupState:
         target_groups=tuple(group.target_groups),
         suspended_processes=tuple(sorted(group.suspended_processes)),
         tags={k: v for k, v in group.tags.items() if k != TAG_KEPT},
+        health=HealthGate.from_tag(group.tags.get(TAG_HEALTH)),
     )
 
 
@@ -78,7 +81,7 @@ def current_group(provider: Provider, app: str, env: str) -> Group | None:
     return None
 
 
-@action("discover_previous_group")
+@action("discover_previous_group", reads=True)
 def discover_previous_group(ctx: Context) -> Outcome:
     group = current_group(ctx.provider(), ctx.deployment.app, ctx.deployment.env)
     if group is None:
@@ -95,7 +98,7 @@ def discover_previous_group(ctx: Context) -> Outcome:
     return Done(f"previous group {group.name}")
 
 
-@action("discover_previous_launch_template")
+@action("discover_previous_launch_template", reads=True)
 def discover_previous_launch_template(ctx: Context) -> Outcome:
     previous = ctx.previous
     if previous is None:
@@ -112,34 +115,34 @@ def _update_previous(ctx: Context, **changes: Any) -> None:
         ctx.deployment.previous_state = replace(previous, **changes).to_json()
 
 
-@action("discover_previous_policies")
+@action("discover_previous_policies", reads=True)
 def discover_previous_policies(ctx: Context) -> Outcome:
     previous = ctx.previous
     if previous is not None:
         found = ctx.provider().list_scaling_policies(previous.name)
-        _update_previous(ctx, policies=tuple(_strip(p) for p in found))
+        _update_previous(ctx, policies=tuple(_policy(p) for p in found))
     return Done()
 
 
-@action("discover_previous_alarms")
+@action("discover_previous_alarms", reads=True)
 def discover_previous_alarms(ctx: Context) -> Outcome:
     previous = ctx.previous
     if previous is not None:
         found = ctx.provider().list_alarms(previous.name)
-        _update_previous(ctx, alarms=tuple(_strip(a) for a in found))
+        _update_previous(ctx, alarms=tuple(_alarm(a) for a in found))
     return Done()
 
 
-@action("discover_previous_scheduled_actions")
+@action("discover_previous_scheduled_actions", reads=True)
 def discover_previous_scheduled_actions(ctx: Context) -> Outcome:
     previous = ctx.previous
     if previous is not None:
         found = ctx.provider().list_scheduled_actions(previous.name)
-        _update_previous(ctx, scheduled_actions=tuple(_strip(s) for s in found))
+        _update_previous(ctx, scheduled_actions=tuple(_scheduled(s) for s in found))
     return Done()
 
 
-@action("find_kept_group")
+@action("find_kept_group", reads=True)
 def find_kept_group(ctx: Context) -> Outcome:
     """A rollback re-enables a group kept by ``keepPreviousGroup`` when it runs the image."""
     if ctx.deployment.kind != "rollback":
@@ -151,9 +154,9 @@ def find_kept_group(ctx: Context) -> Outcome:
             continue
         state = group_state(provider, group)
         if state.image_id == ctx.deployment.image and state.launch is not None:
-            policies = tuple(_strip(p) for p in provider.list_scaling_policies(group.name))
-            alarms = tuple(_strip(a) for a in provider.list_alarms(group.name))
-            scheduled = tuple(_strip(s) for s in provider.list_scheduled_actions(group.name))
+            policies = tuple(_policy(p) for p in provider.list_scaling_policies(group.name))
+            alarms = tuple(_alarm(a) for a in provider.list_alarms(group.name))
+            scheduled = tuple(_scheduled(s) for s in provider.list_scheduled_actions(group.name))
             state = replace(
                 state,
                 suspended_processes=(),
@@ -161,6 +164,6 @@ def find_kept_group(ctx: Context) -> Outcome:
                 alarms=alarms,
                 scheduled_actions=scheduled,
             )
-            ctx.facts["kept_group"] = state.to_json()
+            ctx.update(kept_group=state.to_json())
             return Done(f"kept group {group.name} runs {state.image_id}: re-enabling it")
     return Done()

@@ -1,8 +1,10 @@
 """Health gates: instances healthy, then target groups healthy. Waiting, never blocking.
 
 Where the provider's instances are reachable (``http_probes``: the local provider, on
-loopback addresses) an instance is healthy when ``GET http://{ip}:{service.port}
-{healthcheck.path}`` answers 200; elsewhere (AWS) health is read from the API only: the group's
+loopback addresses) an instance is healthy when ``GET http://{ip}:{port}{path}`` answers 200,
+with the port and path of the group's own recorded health gate (``GroupState.health``: an undo
+checks the group it restores with that group's values, not the new config's); elsewhere (AWS)
+health is read from the API only: the group's
 instance health and the target groups' target health. Nothing ever probes a non-loopback
 address.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
-from klink.config import params as config_params
 from klink.deploy.actions.common import find_group, required_healthy, wait
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
@@ -20,14 +21,6 @@ from klink.deploy.model import Done, Failed, Outcome
 from klink.providers.base import IN_SERVICE
 
 PROBE_THREADS = 16
-
-
-def service_port(ctx: Context) -> int:
-    return config_params.service_port(ctx.facts.get("properties") or {})
-
-
-def health_path(ctx: Context) -> str:
-    return config_params.healthcheck_path(ctx.facts.get("properties") or {})
 
 
 def probe_url(ip: str, port: int, path: str) -> str | None:
@@ -51,8 +44,9 @@ def wait_instances_healthy(ctx: Context) -> Outcome:
         return Failed(f"group {target.name} is missing")
     in_service = [i for i in group.instances if i.lifecycle_state == IN_SERVICE]
     needed = required_healthy(target)
+    gate = target.health
     if ctx.provider().http_probes:
-        port, path = service_port(ctx), health_path(ctx)
+        port, path = gate.port, gate.path
         urls = []
         for instance in in_service:
             url = probe_url(instance.private_ip or "", port, path)
@@ -64,8 +58,10 @@ def wait_instances_healthy(ctx: Context) -> Outcome:
         healthy = sum(1 for i in in_service if i.health.lower() == "healthy")
     if healthy >= needed:
         return Done(f"{healthy} instances healthy (at least {needed} needed)")
-    limit = ctx.params().instance_healthy_attempts
-    return wait(ctx, limit, f"{healthy}/{needed} instances healthy on {path_of(ctx)}")
+    where = f"port {gate.port} {gate.path}"
+    return wait(
+        ctx, gate.timeout, f"{healthy}/{needed} instances healthy on {where}", gate.interval
+    )
 
 
 def probe_all(ctx: Context, urls: list[str]) -> list[bool]:
@@ -75,10 +71,6 @@ def probe_all(ctx: Context, urls: list[str]) -> list[bool]:
         return [ctx.services.probe(url) for url in urls]
     with ThreadPoolExecutor(max_workers=min(len(urls), PROBE_THREADS)) as pool:
         return list(pool.map(ctx.services.probe, urls))
-
-
-def path_of(ctx: Context) -> str:
-    return f"port {service_port(ctx)} {health_path(ctx)}"
 
 
 @action("wait_target_groups_healthy")
@@ -100,5 +92,6 @@ def wait_target_groups_healthy(ctx: Context) -> Outcome:
             waiting.append(f"{name} {healthy}/{len(ids)}")
     if not waiting:
         return Done(f"{len(ids)} instances healthy in {', '.join(target.target_groups)}")
-    limit = ctx.params().load_balancer_healthy_attempts
-    return wait(ctx, limit, "target groups not healthy: " + "; ".join(waiting))
+    gate = target.health
+    reason = "target groups not healthy: " + "; ".join(waiting)
+    return wait(ctx, gate.balancer_timeout, reason, gate.interval)

@@ -6,11 +6,12 @@ deployment, or an undo whose old group still exists, finds these steps already d
 
 from __future__ import annotations
 
-from klink.deploy.actions.common import GONE_ATTEMPTS, find_group, wait
+from klink.deploy.actions.common import GONE_SECONDS, find_group, wait
 from klink.deploy.actions.discover import TAG_KEPT
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
 from klink.deploy.model import Done, Failed, Outcome
+from klink.deploy.preparation import HealthGate
 from klink.providers.base import (
     IN_SERVICE,
     TERMINATED,
@@ -28,7 +29,7 @@ def _being_deleted(ctx: Context) -> Outcome | None:
     then recreate it from the recorded state."""
     group = find_group(ctx, ctx.target)
     if group is not None and group.status is not None:
-        return wait(ctx, GONE_ATTEMPTS, f"{group.name}: {group.status}; recreating it after")
+        return wait(ctx, GONE_SECONDS, f"{group.name}: {group.status}; recreating it after")
     return None
 
 
@@ -107,6 +108,12 @@ def resize_group(ctx: Context) -> Outcome:
     return Done(f"group {target.name} sized min {sizes[0]} max {sizes[1]} desired {sizes[2]}")
 
 
+def _gate(ctx: Context) -> HealthGate:
+    target = ctx.target
+    assert target is not None
+    return target.health
+
+
 def _live(ctx: Context) -> tuple[int, int, int]:
     """(wanted, existing, in service) instances of the target group."""
     target = ctx.target
@@ -124,7 +131,8 @@ def wait_instances_exist(ctx: Context) -> Outcome:
     wanted, existing, _ = _live(ctx)
     if existing >= wanted:
         return Done(f"{existing} instances exist")
-    return wait(ctx, ctx.params().instance_healthy_attempts, f"{existing}/{wanted} instances")
+    gate = _gate(ctx)
+    return wait(ctx, gate.timeout, f"{existing}/{wanted} instances", gate.interval)
 
 
 @action("wait_instances_in_service")
@@ -132,8 +140,8 @@ def wait_instances_in_service(ctx: Context) -> Outcome:
     wanted, _, in_service = _live(ctx)
     if in_service >= wanted:
         return Done(f"{in_service} instances in service")
-    limit = ctx.params().instance_healthy_attempts
-    return wait(ctx, limit, f"{in_service}/{wanted} instances in service")
+    gate = _gate(ctx)
+    return wait(ctx, gate.timeout, f"{in_service}/{wanted} instances in service", gate.interval)
 
 
 @action("suspend_launch_terminate")
@@ -156,7 +164,7 @@ def tag_group_deployed(ctx: Context) -> Outcome:
 def scale_down_after_deployment(ctx: Context) -> Outcome:
     """Deployed at ``desiredCapacity`` to take traffic warm, then scaled down to ``min``."""
     target = ctx.target
-    if target is None or not ctx.params().scale_down_after_deployment:
+    if target is None:
         return Done()
     ctx.provider().resize_group(
         target.name,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from klink.deploy import lifecycle
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
 from klink.deploy.model import COMPLETED, Done, Outcome
 
 
 def rooms(ctx: Context) -> list[str]:
-    raw = (ctx.facts.get("application") or {}).get("deploymentRooms") or {}
+    raw = (ctx.prep.application or {}).get("deploymentRooms") or {}
     value = raw.get(ctx.deployment.env) if isinstance(raw, dict) else None
     if isinstance(value, str):
         return [value]
@@ -36,6 +37,8 @@ def _notify(ctx: Context, event: str, text: str) -> Outcome:
         "image": d.image,
         "commit": d.config_commit,
         "user": d.user,
+        "via": d.via,
+        "status": d.status,
         "message": d.message,
     }
     problems = ctx.services.notifier.send(targets, text, payload)
@@ -88,5 +91,6 @@ def show_instructions(ctx: Context) -> Outcome:
 
 @action("complete")
 def complete(ctx: Context) -> Outcome:
-    ctx.deployment.status = COMPLETED
+    if ctx.deployment.status != COMPLETED:  # idempotent
+        lifecycle.move(ctx.deployment, "complete")
     return Done("deployment completed" if not ctx.deployment.undo else "undo completed")

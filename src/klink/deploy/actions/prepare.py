@@ -8,24 +8,30 @@ user-data, policies, alarms, scheduled actions and finally the new group state a
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 from klink import names
-from klink.config.params import application_properties_problems, launch_commands
+from klink.config.params import (
+    application_properties_problems,
+    launch_commands,
+    parse_deployment_params,
+)
+from klink.deploy import lifecycle, userdata
 from klink.deploy import plan as planner
-from klink.deploy import userdata
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
-from klink.deploy.model import DEPLOY, RUNNING, Done, Failed, GroupState, LaunchState, Outcome
-from klink.deploy.params import read_params, validate_with_config
-from klink.errors import InvalidInput, KlinkError, NotFound
+from klink.deploy.model import DEPLOY, PREPARE, Done, Failed, GroupState, LaunchState, Outcome
+from klink.deploy.preparation import TAG_HEALTH, HealthGate, ImageFacts, Names
+from klink.deploy.strategies import strategy_of
+from klink.errors import InvalidInput, NotFound
 from klink.providers import base
 
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 CONFIG_FILES = ("application-properties.json", "deployment-params.json", "launch-data.json")
 
 
-@action("validate_request")
+@action("validate_request", reads=True)
 def validate_request(ctx: Context) -> Outcome:
     d = ctx.deployment
     names.check_name(d.app, "app")
@@ -37,19 +43,19 @@ def validate_request(ctx: Context) -> Outcome:
     return Done(f"deploying {d.image} to {d.app}/{d.env}: {d.message}")
 
 
-@action("read_application")
+@action("read_application", reads=True)
 def read_application(ctx: Context) -> Outcome:
     try:
         record = ctx.services.metadata.application(ctx.deployment.app)
     except NotFound:
         return Failed(f"application {ctx.deployment.app!r} does not exist")
-    ctx.facts["application"] = dict(record.get("metadata") or {})
+    ctx.update(application=dict(record.get("metadata") or {}))
     return Done()
 
 
-@action("check_not_blocked")
+@action("check_not_blocked", reads=True)
 def check_not_blocked(ctx: Context) -> Outcome:
-    blocked = ctx.facts["application"].get("blocked")
+    blocked = ctx.prep.require("application").get("blocked")
     if blocked:
         if isinstance(blocked, dict):
             reason = f"{blocked.get('reason', '')} (by {blocked.get('user', '?')})"
@@ -59,41 +65,43 @@ def check_not_blocked(ctx: Context) -> Outcome:
     return Done()
 
 
-@action("check_contact")
+@action("check_contact", reads=True)
 def check_contact(ctx: Context) -> Outcome:
-    contact = ctx.facts["application"].get("contact")
+    contact = ctx.prep.require("application").get("contact")
     if not isinstance(contact, str) or not contact.strip():
         return Failed(f"application {ctx.deployment.app!r} has no contact; set one to deploy")
     return Done()
 
 
-@action("read_environment")
+@action("read_environment", reads=True)
 def read_environment(ctx: Context) -> Outcome:
     try:
         record = ctx.services.metadata.environment(ctx.deployment.env)
     except NotFound:
         return Failed(f"environment {ctx.deployment.env!r} does not exist")
-    ctx.facts["environment"] = dict(record.get("metadata") or {})
+    ctx.update(environment=dict(record.get("metadata") or {}))
     return Done()
 
 
-@action("connect_provider")
+@action("connect_provider", reads=True)
 def connect_provider(ctx: Context) -> Outcome:
     provider = ctx.provider()
-    ctx.facts["provider"] = provider.name
-    ctx.facts["http_probes"] = bool(provider.http_probes)
+    ctx.update(provider=provider.name, http_probes=bool(provider.http_probes))
     return Done(f"provider {provider.name}")
 
 
-@action("resolve_config_commit")
+@action("resolve_config_commit", reads=True)
 def resolve_config_commit(ctx: Context) -> Outcome:
     d = ctx.deployment
+    if d.config_commit:
+        # Resolved once: a retry or a resumed preparation never moves to a newer HEAD.
+        return Done(f"config commit {d.config_commit} (resolved before)")
     commit, _ = ctx.services.config.file(d.app, d.env, CONFIG_FILES[0], d.commit or "HEAD")
     d.config_commit = commit
     return Done(f"config commit {commit}")
 
 
-@action("verify_config_commit")
+@action("verify_config_commit", reads=True)
 def verify_config_commit(ctx: Context) -> Outcome:
     commit = ctx.deployment.config_commit or ""
     if not _HEX40.fullmatch(commit):
@@ -112,45 +120,45 @@ def _read(ctx: Context, name: str) -> Any:
     return data
 
 
-@action("read_application_properties")
+@action("read_application_properties", reads=True)
 def read_application_properties(ctx: Context) -> Outcome:
     data = _read(ctx, "application-properties.json")
     problems = application_properties_problems(data)
     if problems:
         return Failed("application-properties.json: " + "; ".join(map(str, problems)))
-    ctx.facts["properties"] = data
+    ctx.update(properties=data)
     return Done()
 
 
-@action("read_deployment_params")
+@action("read_deployment_params", reads=True)
 def read_deployment_params(ctx: Context) -> Outcome:
-    ctx.facts["params_raw"] = _read(ctx, "deployment-params.json")
+    ctx.update(params_raw=_read(ctx, "deployment-params.json"))
     return Done()
 
 
-@action("read_launch_data")
+@action("read_launch_data", reads=True)
 def read_launch_data(ctx: Context) -> Outcome:
-    ctx.facts["launch_data"] = launch_commands(_read(ctx, "launch-data.json"))
+    ctx.update(launch_data=tuple(launch_commands(_read(ctx, "launch-data.json"))))
     return Done()
 
 
-@action("validate_deployment_params")
+@action("validate_deployment_params", reads=True)
 def validate_deployment_params(ctx: Context) -> Outcome:
-    data = validate_with_config(ctx.facts["params_raw"], ctx.facts.get("provider", "local"))
-    ctx.facts["params"] = data
-    read_params(data)
-    return Done()
+    provider = "aws" if ctx.prep.provider == "aws" else "local"
+    parsed = parse_deployment_params(ctx.prep.params_raw, provider=provider)
+    ctx.update(params=parsed.to_json())
+    return Done(f"strategy {parsed.strategy}: {strategy_of(parsed.strategy).description}")
 
 
-@action("validate_capacity")
+@action("validate_capacity", reads=True)
 def validate_capacity(ctx: Context) -> Outcome:
     params = ctx.params()
-    if params.max_size > 1000:
-        return Failed(f"max {params.max_size} is more than 1000 instances")
-    return Done(f"capacity {params.min_size}/{params.desired_capacity}/{params.max_size}")
+    if params.max > 1000:
+        return Failed(f"max {params.max} is more than 1000 instances")
+    return Done(f"capacity {params.min}/{params.desired_capacity}/{params.max}")
 
 
-@action("describe_image")
+@action("describe_image", reads=True)
 def describe_image(ctx: Context) -> Outcome:
     try:
         image = ctx.provider().describe_image(ctx.deployment.image or "")
@@ -158,13 +166,13 @@ def describe_image(ctx: Context) -> Outcome:
         return Failed(f"image {ctx.deployment.image!r} does not exist")
     if image.state != "available":
         return Failed(f"image {image.id} is {image.state}, not available")
-    ctx.facts["image"] = {"id": image.id, "name": image.name, "tags": dict(image.tags)}
+    ctx.update(image=ImageFacts(image.id, image.name, dict(image.tags)))
     return Done(f"image {image.id} ({image.app} {image.version})")
 
 
-@action("check_image_app")
+@action("check_image_app", reads=True)
 def check_image_app(ctx: Context) -> Outcome:
-    app = ctx.facts["image"]["tags"].get(base.TAG_APP)
+    app = ctx.prep.require("image").tags.get(base.TAG_APP)
     if app != ctx.deployment.app:
         return Failed(
             f"image {ctx.deployment.image} belongs to {app!r}, not {ctx.deployment.app!r}"
@@ -172,21 +180,21 @@ def check_image_app(ctx: Context) -> Outcome:
     return Done()
 
 
-@action("check_image_embargo")
+@action("check_image_embargo", reads=True)
 def check_image_embargo(ctx: Context) -> Outcome:
-    raw = ctx.facts["image"]["tags"].get(base.TAG_EMBARGO, "")
+    raw = ctx.prep.require("image").tags.get(base.TAG_EMBARGO, "")
     embargo = {part.strip() for part in raw.split(",") if part.strip()}
     if ctx.deployment.env in embargo:
         return Failed(f"image {ctx.deployment.image} is embargoed from {ctx.deployment.env}")
     return Done()
 
 
-@action("check_instance_type")
+@action("check_instance_type", reads=True)
 def check_instance_type(ctx: Context) -> Outcome:
-    instance_type = ctx.params().instance_type
-    if ctx.facts.get("provider") == "aws" and instance_type == "local":
+    instance_type = ctx.params().instance_type or "local"
+    if ctx.prep.provider == "aws" and instance_type == "local":
         return Failed("instanceType is required on aws")
-    arch = ctx.facts["image"]["tags"].get("klink:architecture")
+    arch = ctx.prep.require("image").tags.get("klink:architecture")
     family = instance_type.split(".", 1)[0]
     if arch == "arm64" and not family.endswith("g") and "g" not in family[2:]:
         return Failed(f"image {ctx.deployment.image} is arm64; {instance_type} is not")
@@ -195,25 +203,25 @@ def check_instance_type(ctx: Context) -> Outcome:
     return Done()
 
 
-@action("resolve_security_groups")
+@action("resolve_security_groups", reads=True)
 def resolve_security_groups(ctx: Context) -> Outcome:
     wanted = ctx.params().security_groups
     ids = ctx.provider().security_group_ids(list(wanted)) if wanted else {}
-    ctx.facts["security_group_ids"] = [ids[n] for n in wanted]
+    ctx.update(security_group_ids=tuple(ids[n] for n in wanted))
     return Done()
 
 
-@action("resolve_subnets")
+@action("resolve_subnets", reads=True)
 def resolve_subnets(ctx: Context) -> Outcome:
     purpose = ctx.params().subnet_purpose
     subnets = ctx.provider().subnets(purpose)
     if purpose and not subnets:
         return Failed(f"no subnet is tagged for purpose {purpose!r}")
-    ctx.facts["subnets"] = [s.id for s in subnets]
+    ctx.update(subnets=tuple(s.id for s in subnets))
     return Done()
 
 
-@action("resolve_target_groups")
+@action("resolve_target_groups", reads=True)
 def resolve_target_groups(ctx: Context) -> Outcome:
     wanted = list(ctx.params().target_groups)
     previous = ctx.previous
@@ -227,34 +235,32 @@ def resolve_target_groups(ctx: Context) -> Outcome:
             ctx.log(f"target group {name} no longer exists; leaving it out")
             continue
         kept.append(name)
-    ctx.facts["target_groups"] = kept
+    ctx.update(target_groups=tuple(kept))
     return Done(f"target groups: {', '.join(kept) or 'none'}")
 
 
-@action("create_names")
+@action("create_names", reads=True)
 def create_names(ctx: Context) -> Outcome:
     d = ctx.deployment
-    kept = GroupState.from_json(ctx.facts.get("kept_group"))
+    kept = GroupState.from_json(ctx.prep.kept_group)
     if kept is not None and kept.launch is not None:
-        ctx.facts["names"] = {"group": kept.name, "launch_template": kept.launch.name}
+        ctx.update(names=Names(kept.name, kept.launch.name))
         return Done(f"re-enabling kept group {kept.name}")
     pattern = names.group_pattern(d.app, d.env).pattern
     taken = [g.name for g in ctx.provider().list_groups(pattern)]
     previous = ctx.previous
     group = names.next_group_name(d.app, d.env, previous.name if previous else None, taken)
-    ctx.facts["names"] = {
-        "group": group,
-        "launch_template": names.launch_template_name(group, ctx.now()),
-    }
+    ctx.update(names=Names(group, names.launch_template_name(group, ctx.now())))
     return Done(f"new group {group}")
 
 
-@action("create_tags")
+@action("create_tags", reads=True)
 def create_tags(ctx: Context) -> Outcome:
     d = ctx.deployment
-    image_tags = ctx.facts["image"]["tags"]
-    ctx.facts["tags"] = {
-        "Name": ctx.facts["names"]["group"],
+    image_tags = ctx.prep.require("image").tags
+    gate = HealthGate.of(ctx.params(), ctx.prep.require("properties"))
+    tags = {
+        "Name": ctx.prep.require("names").group,
         base.TAG_APP: d.app,
         base.TAG_ENV: d.env,
         base.TAG_VERSION: image_tags.get(base.TAG_VERSION, ""),
@@ -263,131 +269,125 @@ def create_tags(ctx: Context) -> Outcome:
         base.TAG_DEPLOYED_BY: d.user,
         base.TAG_DEPLOYED_AT: ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
         base.TAG_MANAGED_BY: "klink",
+        TAG_HEALTH: gate.tag(),
     }
+    ctx.update(tags=tags)
     return Done()
 
 
-@action("generate_user_data")
+@action("generate_user_data", reads=True)
 def generate_user_data(ctx: Context) -> Outcome:
     d = ctx.deployment
-    env_meta = ctx.facts.get("environment", {})
-    ctx.facts["user_data"] = userdata.render(
+    prep = ctx.prep
+    env_meta = prep.environment or {}
+    user_data = userdata.render(
         app=d.app,
         env=d.env,
-        group=ctx.facts["names"]["group"],
-        version=ctx.facts["image"]["tags"].get(base.TAG_VERSION, ""),
+        group=prep.require("names").group,
+        version=prep.require("image").tags.get(base.TAG_VERSION, ""),
         config_commit=d.config_commit or "",
-        region=str(env_meta.get("region") or ctx.facts.get("provider", "")),
-        properties=ctx.facts["properties"],
-        launch_data=ctx.facts["launch_data"],
+        region=str(env_meta.get("region") or prep.provider or ""),
+        properties=prep.require("properties"),
+        launch_data=list(prep.launch_data),
     )
+    ctx.update(user_data=user_data)
     return Done()
 
 
-def _carry(ctx: Context, key: str, from_params: tuple[dict[str, Any], ...]) -> list[Any]:
-    if from_params:
-        return [dict(item) for item in from_params]
+def _carry(ctx: Context, key: str, given: tuple[Any, ...] | None) -> tuple[dict[str, Any], ...]:
+    """The params' own list when given (an empty list means none), else the previous group's."""
+    if given is not None:
+        return tuple(item.to_json() for item in given)
     previous = ctx.previous
-    return [dict(item) for item in getattr(previous, key, ())] if previous else []
+    return tuple(dict(item) for item in getattr(previous, key, ())) if previous else ()
 
 
-@action("generate_policies")
+@action("generate_policies", reads=True)
 def generate_policies(ctx: Context) -> Outcome:
-    ctx.facts["policies"] = _carry(ctx, "policies", ctx.params().policies)
-    return Done(f"{len(ctx.facts['policies'])} scaling policies")
+    prep = ctx.update(policies=_carry(ctx, "policies", ctx.params().policies))
+    return Done(f"{len(prep.policies)} scaling policies")
 
 
-@action("generate_alarms")
+@action("generate_alarms", reads=True)
 def generate_alarms(ctx: Context) -> Outcome:
-    ctx.facts["alarms"] = _carry(ctx, "alarms", ctx.params().alarms)
-    policy_names = {p.get("name") for p in ctx.facts["policies"]}
-    for alarm in ctx.facts["alarms"]:
+    prep = ctx.update(alarms=_carry(ctx, "alarms", ctx.params().alarms))
+    policy_names = {p.get("name") for p in prep.policies}
+    for alarm in prep.alarms:
         missing = [p for p in alarm.get("policies", []) if p not in policy_names]
         if missing:
             return Failed(f"alarm {alarm.get('name')!r} names unknown policy {missing[0]!r}")
-    return Done(f"{len(ctx.facts['alarms'])} alarms")
+    return Done(f"{len(prep.alarms)} alarms")
 
 
-@action("generate_scheduled_actions")
+@action("generate_scheduled_actions", reads=True)
 def generate_scheduled_actions(ctx: Context) -> Outcome:
-    ctx.facts["scheduled_actions"] = _carry(
-        ctx, "scheduled_actions", ctx.params().scheduled_actions
-    )
-    return Done(f"{len(ctx.facts['scheduled_actions'])} scheduled actions")
+    given = ctx.params().scheduled_actions
+    prep = ctx.update(scheduled_actions=_carry(ctx, "scheduled_actions", given))
+    return Done(f"{len(prep.scheduled_actions)} scheduled actions")
 
 
-@action("build_new_state")
+@action("build_new_state", reads=True)
 def build_new_state(ctx: Context) -> Outcome:
-    kept = ctx.facts.get("kept_group")
-    if kept:
+    prep = ctx.prep
+    if prep.kept_group:
         ctx.deployment.new_state = {
-            **kept,
-            "policies": ctx.facts["policies"],
-            "alarms": ctx.facts["alarms"],
-            "scheduled_actions": ctx.facts["scheduled_actions"],
+            **prep.kept_group,
+            "policies": list(prep.policies),
+            "alarms": list(prep.alarms),
+            "scheduled_actions": list(prep.scheduled_actions),
         }
         return Done()
     p = ctx.params()
-    facts = ctx.facts
-    volumes = tuple(
-        {
-            "device_name": str(v["device"]),
-            "size_gb": int(v["sizeGb"]),
-            "volume_type": str(v.get("type", "gp3")),
-            "delete_on_termination": bool(v.get("deleteOnTermination", True)),
-        }
-        for v in p.volumes
-    )
+    image, group_names = prep.require("image"), prep.require("names")
     state = GroupState(
-        name=facts["names"]["group"],
+        name=group_names.group,
         launch=LaunchState(
-            name=facts["names"]["launch_template"],
-            image_id=facts["image"]["id"],
-            instance_type=p.instance_type,
-            user_data=facts["user_data"],
-            security_group_ids=tuple(facts["security_group_ids"]),
-            instance_profile=(facts.get("params") or {}).get("instanceProfile"),
-            key_name=(facts.get("params") or {}).get("keyName"),
-            block_devices=volumes,
-            tags=dict(facts["tags"]),
+            name=group_names.launch_template,
+            image_id=image.id,
+            instance_type=p.instance_type or "local",
+            user_data=prep.require("user_data"),
+            security_group_ids=prep.security_group_ids,
+            instance_profile=p.instance_profile,
+            key_name=p.key_name,
+            block_devices=tuple(asdict(device) for device in p.block_devices()),
+            tags=dict(prep.tags),
         ),
-        min_size=p.min_size,
-        max_size=p.max_size,
+        min_size=p.min,
+        max_size=p.max,
         desired_capacity=p.desired_capacity,
-        image_id=facts["image"]["id"],
-        version=facts["tags"].get(base.TAG_VERSION),
+        image_id=image.id,
+        version=prep.tags.get(base.TAG_VERSION),
         config_commit=ctx.deployment.config_commit,
-        subnets=tuple(facts["subnets"]),
+        subnets=prep.subnets,
         default_cooldown=p.default_cooldown,
         health_check_type=p.health_check_type,
         health_check_grace_period=p.health_check_grace_period,
         termination_policies=p.termination_policies,
-        target_groups=tuple(facts["target_groups"]),
-        tags=dict(facts["tags"]),
-        policies=tuple(facts["policies"]),
-        alarms=tuple(facts["alarms"]),
-        scheduled_actions=tuple(facts["scheduled_actions"]),
+        target_groups=prep.target_groups,
+        tags=dict(prep.tags),
+        policies=tuple(dict(x) for x in prep.policies),
+        alarms=tuple(dict(x) for x in prep.alarms),
+        scheduled_actions=tuple(dict(x) for x in prep.scheduled_actions),
+        health=HealthGate.of(p, prep.require("properties")),
     )
     ctx.deployment.new_state = state.to_json()
     return Done()
 
 
-@action("complete_preparation")
+@action("complete_preparation", reads=True)
 def complete_preparation(ctx: Context) -> Outcome:
     d = ctx.deployment
-    instructions = ctx.facts["application"].get("instructions")
-    steps = planner.deployment_steps(
-        ctx.params(),
+    instructions = ctx.prep.require("application").get("instructions")
+    params = ctx.params()
+    steps = strategy_of(params.strategy).deployment_steps(
+        params,
         ctx.previous,
         instructions=instructions if isinstance(instructions, str) and instructions else None,
     )
     # The plan grows by the deployment phase (once: a re-run replaces what it added).
     del d.plan[len(planner.PREPARATION) :]
     d.plan.extend(steps)
-    d.phase = DEPLOY
-    d.status = RUNNING
+    if d.phase == PREPARE:  # idempotent: a second run finds it prepared
+        lifecycle.move(d, "prepared")
+        d.phase = DEPLOY
     return Done(f"preparation complete; {len(steps)} deployment actions planned")
-
-
-def prepare_error(exc: KlinkError) -> Failed:
-    return Failed(exc.message)

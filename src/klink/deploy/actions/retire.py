@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from klink.deploy.actions.common import GONE_ATTEMPTS, find_group, wait
+from klink.deploy.actions.common import GONE_SECONDS, find_group, wait
 from klink.deploy.actions.discover import TAG_KEPT
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
@@ -24,6 +24,7 @@ RETIRE_SUSPEND = (
     "ReplaceUnhealthy",
 )
 KEEP_DAYS = 7
+TAG_REMOVE_AFTER = "klink:remove-after"  # read by ``deploy/expiry.py``
 
 
 @action("suspend_old_processes")
@@ -65,7 +66,7 @@ def wait_old_drained(ctx: Context) -> Outcome:
                 still.append(f"{target.instance_id}@{name}:{target.state}")
     if not still:
         return Done(f"{old.name} is out of traffic")
-    return wait(ctx, GONE_ATTEMPTS, "draining " + ", ".join(sorted(still)[:5]))
+    return wait(ctx, GONE_SECONDS, "draining " + ", ".join(sorted(still)[:5]))
 
 
 @action("delete_old_alarms")
@@ -111,7 +112,7 @@ def keep_old_group(ctx: Context) -> Outcome:
         return Done()
     assert old is not None
     until = (ctx.now() + timedelta(days=KEEP_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ctx.provider().tag_group(old.name, {TAG_KEPT: "true", "klink:remove-after": until})
+    ctx.provider().tag_group(old.name, {TAG_KEPT: "true", TAG_REMOVE_AFTER: until})
     return Done(f"{old.name} kept out of traffic (remove after {until})")
 
 
@@ -129,7 +130,7 @@ def wait_old_group_gone(ctx: Context) -> Outcome:
     old = ctx.retiring
     if old is None or not ctx.provider().group_exists(old.name):
         return Done()
-    return wait(ctx, GONE_ATTEMPTS, f"{old.name} is still being deleted")
+    return wait(ctx, GONE_SECONDS, f"{old.name} is still being deleted")
 
 
 @action("delete_old_launch_template")
@@ -157,25 +158,26 @@ def _stale_kept(ctx: Context) -> list[str]:
 @action("delete_stale_kept_groups")
 def delete_stale_kept_groups(ctx: Context) -> Outcome:
     """Only the latest kept group stays: older ones are deleted with their launch templates."""
-    stale = ctx.facts.setdefault("stale_kept", {})
+    stale = dict(ctx.prep.stale_kept)
     for name in _stale_kept(ctx):
         group = ctx.provider().describe_group(name)
         stale[name] = group.launch_template
+        ctx.update(stale_kept=stale)  # recorded before the delete: a crash finds it again
         ctx.provider().delete_group(name, force=True)
     return Done(f"deleting {len(stale)} older kept groups" if stale else None)
 
 
 @action("wait_stale_kept_groups_gone")
 def wait_stale_kept_groups_gone(ctx: Context) -> Outcome:
-    left = [n for n in ctx.facts.get("stale_kept", {}) if ctx.provider().group_exists(n)]
+    left = [n for n in ctx.prep.stale_kept if ctx.provider().group_exists(n)]
     if not left:
         return Done()
-    return wait(ctx, GONE_ATTEMPTS, "still being deleted: " + ", ".join(left))
+    return wait(ctx, GONE_SECONDS, "still being deleted: " + ", ".join(left))
 
 
 @action("delete_stale_kept_launch_templates")
 def delete_stale_kept_launch_templates(ctx: Context) -> Outcome:
-    templates = [t for t in ctx.facts.get("stale_kept", {}).values() if t]
+    templates = [t for t in ctx.prep.stale_kept.values() if t]
     for template in templates:
         ctx.provider().delete_launch_template(template)
     return Done(f"{len(templates)} launch templates deleted" if templates else None)

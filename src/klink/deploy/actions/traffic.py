@@ -1,24 +1,18 @@
 """Traffic actions: resume the target group's processes, register it whole with its target
 groups, then give it its scaling policies, alarms and scheduled actions. Group-level calls only:
-their cost does not grow with the number of instances.
+their cost does not grow with the number of instances. Policies, alarms and scheduled actions
+are stored in a group's state as the deployment-params models' JSON and converted by the models'
+own ``to_provider``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from klink.config.params import AlarmParams, PolicyParams, ScheduledActionParams
 from klink.deploy.actions.common import find_group
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
 from klink.deploy.model import Done, Failed, Outcome
-from klink.providers.base import (
-    IN_SERVICE,
-    PENDING,
-    PROCESSES,
-    Alarm,
-    ScalingPolicy,
-    ScheduledAction,
-)
+from klink.providers.base import IN_SERVICE, PENDING, PROCESSES
 
 
 @action("resume_processes")
@@ -45,55 +39,14 @@ def register_target_groups(ctx: Context) -> Outcome:
     return Done(f"{len(ids)} instances registered with {', '.join(target.target_groups)}")
 
 
-def _known(fields: dict[str, Any], cls: type) -> dict[str, Any]:
-    allowed = set(getattr(cls, "__dataclass_fields__", {}))
-    return {k: v for k, v in fields.items() if k in allowed}
-
-
-_CAMEL = {
-    "policyType": "policy_type",
-    "adjustmentType": "adjustment_type",
-    "scalingAdjustment": "scaling_adjustment",
-    "targetValue": "target_value",
-    "predefinedMetric": "predefined_metric",
-    "metricName": "metric_name",
-    "evaluationPeriods": "evaluation_periods",
-    "minSize": "min_size",
-    "maxSize": "max_size",
-    "desiredCapacity": "desired_capacity",
-    "startTime": "start_time",
-}
-
-
-def snake(item: dict[str, Any]) -> dict[str, Any]:
-    return {_CAMEL.get(k, k): v for k, v in item.items()}
-
-
-def policy_of(group: str, item: dict[str, Any]) -> ScalingPolicy:
-    return ScalingPolicy(**{**_known(snake(item), ScalingPolicy), "group": group, "id": None})
-
-
-def alarm_of(group: str, item: dict[str, Any]) -> Alarm:
-    fields = _known(snake(item), Alarm)
-    fields["policies"] = tuple(fields.get("policies") or ())
-    return Alarm(**{**fields, "group": group})
-
-
-def scheduled_of(group: str, item: dict[str, Any]) -> ScheduledAction:
-    fields = _known(snake(item), ScheduledAction)
-    if isinstance(fields.get("start_time"), str):
-        from datetime import datetime
-
-        fields["start_time"] = datetime.fromisoformat(fields["start_time"])
-    return ScheduledAction(**{**fields, "group": group})
-
-
 @action("create_policies")
 def create_policies(ctx: Context) -> Outcome:
     target = ctx.target
     assert target is not None
     for item in target.policies:
-        ctx.provider().put_scaling_policy(policy_of(target.name, item))
+        ctx.provider().put_scaling_policy(
+            PolicyParams.model_validate(item).to_provider(target.name)
+        )
     return Done(f"{len(target.policies)} scaling policies on {target.name}")
 
 
@@ -102,7 +55,7 @@ def create_alarms(ctx: Context) -> Outcome:
     target = ctx.target
     assert target is not None
     for item in target.alarms:
-        ctx.provider().put_alarm(alarm_of(target.name, item))
+        ctx.provider().put_alarm(AlarmParams.model_validate(item).to_provider(target.name))
     return Done(f"{len(target.alarms)} alarms on {target.name}")
 
 
@@ -111,5 +64,6 @@ def create_scheduled_actions(ctx: Context) -> Outcome:
     target = ctx.target
     assert target is not None
     for item in target.scheduled_actions:
-        ctx.provider().put_scheduled_action(scheduled_of(target.name, item))
+        model = ScheduledActionParams.model_validate(item)
+        ctx.provider().put_scheduled_action(model.to_provider(target.name))
     return Done(f"{len(target.scheduled_actions)} scheduled actions on {target.name}")

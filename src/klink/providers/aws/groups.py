@@ -20,6 +20,7 @@ from typing import Any
 
 from klink.errors import Conflict, InvalidInput, NotFound
 from klink.providers.aws.convert import (
+    MEMBER_PREFIX,
     arn_resource_name,
     chunks,
     newest_first,
@@ -87,8 +88,14 @@ def group_of(raw: Mapping[str, Any], ec2_info: Mapping[str, Mapping[str, Any]]) 
         health_check_grace_period=int(raw.get("HealthCheckGracePeriod", 0)),
         subnets=subnets,
         termination_policies=tuple(raw.get("TerminationPolicies", ())),
+        # A traffic member's own target group (``traffic.py``) is not one the group was
+        # given: ``traffic()`` reports it, as the other providers do.
         target_groups=tuple(
-            arn_resource_name(arn, ":targetgroup/") for arn in raw.get("TargetGroupARNs", ())
+            name
+            for name in (
+                arn_resource_name(arn, ":targetgroup/") for arn in raw.get("TargetGroupARNs", ())
+            )
+            if not name.startswith(MEMBER_PREFIX)
         ),
         suspended_processes=frozenset(p["ProcessName"] for p in raw.get("SuspendedProcesses", ())),
         tags=tags_of(raw.get("Tags")),

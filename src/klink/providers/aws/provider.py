@@ -1,22 +1,26 @@
 """``AwsProvider``: the provider interface on one AWS account+region, composed of small parts.
 
-Each concern lives in its own module (images, templates, groups, targets, scaling, network),
-all sharing one ``AwsSession`` (clients, role credentials, retries, error translation). This
-class only delegates; AWS-only extras (``share_image``, ``find_images``) are for baking.
+Each concern lives in its own module (images, templates, groups, targets, traffic, scaling,
+network), all sharing one ``AwsSession`` (clients, role credentials, retries, error
+translation). This class only delegates; AWS-only extras (``share_image``, ``find_images``)
+are for baking.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from klink.providers.aws.groups import Groups
 from klink.providers.aws.images import Images
+from klink.providers.aws.metrics import Metrics
 from klink.providers.aws.network import Network
 from klink.providers.aws.scaling import Scaling
 from klink.providers.aws.session import AwsConfig, AwsSession
 from klink.providers.aws.targets import Targets
 from klink.providers.aws.templates import Templates
+from klink.providers.aws.traffic import Traffic
 from klink.providers.base import (
     Alarm,
     Group,
@@ -24,6 +28,8 @@ from klink.providers.base import (
     Image,
     LaunchTemplate,
     LaunchTemplateSpec,
+    MetricQuery,
+    MetricSeries,
     NotificationConfig,
     Provider,
     ScalingPolicy,
@@ -32,6 +38,7 @@ from klink.providers.base import (
     TargetGroup,
     TargetGroupSpec,
     TargetHealth,
+    TrafficState,
 )
 
 
@@ -46,8 +53,10 @@ class AwsProvider(Provider):
         self.templates = Templates(session)
         self.targets = Targets(session)
         self.groups = Groups(session, self.targets)
+        self.weights = Traffic(session, self.targets, self.groups)
         self.scaling = Scaling(session)
         self.network = Network(session)
+        self.metrics = Metrics(session, self.targets)
 
     @classmethod
     def from_environment(
@@ -161,6 +170,19 @@ class AwsProvider(Provider):
     def target_health(self, target_group: str) -> list[TargetHealth]:
         return self.targets.health(target_group)
 
+    # Traffic: weighted target groups in the listener's forward action (``traffic.py``) ------
+    def attach_traffic(self, target_group: str, group: str) -> None:
+        self.weights.attach(target_group, group)
+
+    def set_traffic(self, target_group: str, weights: Mapping[str, int]) -> None:
+        self.weights.set(target_group, weights)
+
+    def traffic(self, target_group: str) -> TrafficState:
+        return self.weights.traffic(target_group)
+
+    def detach_traffic(self, target_group: str, group: str) -> None:
+        self.weights.detach(target_group, group)
+
     # Scaling ------------------------------------------------------------------------------
     def put_scaling_policy(self, policy: ScalingPolicy) -> ScalingPolicy:
         return self.scaling.put_policy(policy)
@@ -207,3 +229,9 @@ class AwsProvider(Provider):
 
     def vpc_of_subnet(self, subnet_id: str) -> str:
         return self.network.vpc_of_subnet(subnet_id)
+
+    # Metrics ------------------------------------------------------------------------------
+    def metric_data(
+        self, queries: Sequence[MetricQuery], start: datetime, end: datetime
+    ) -> dict[str, MetricSeries]:
+        return self.metrics.data(queries, start, end)

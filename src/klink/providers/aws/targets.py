@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from klink.errors import Conflict, InvalidInput, NotFound
-from klink.providers.aws.convert import arn_resource_name, chunks, tag_list, tags_of
+from klink.providers.aws.convert import arn_resource_name, chunks, forward_of, tag_list, tags_of
 from klink.providers.aws.session import AwsSession
 from klink.providers.base import TargetGroup, TargetGroupSpec, TargetHealth
 
@@ -84,9 +84,9 @@ class Targets:
                         continue
                     raise
                 for listener in listeners:
-                    for action in listener.get("DefaultActions", ()):
-                        if action.get("TargetGroupArn"):
-                            ports.setdefault(action["TargetGroupArn"], listener["Port"])
+                    # Weighted (traffic.py) or plain: every target group it forwards to.
+                    for tg_arn in forward_of(listener) or {}:
+                        ports.setdefault(tg_arn, listener["Port"])
             out = []
             for r in raws:
                 attrs = elb.describe_target_group_attributes(TargetGroupArn=r["TargetGroupArn"])

@@ -4,6 +4,12 @@ Registration is drain-aware: ``deregister_instances`` only marks a target draini
 sends it no new requests); the reconciler deletes it from HAProxy once its sessions have
 finished or the target group's deregistration delay has passed. A target group with a new
 frontend is the only change that reloads HAProxy; registration uses the runtime API.
+
+Targets are keyed by instance id for direct registrations and by ``{instance}@{group}`` for
+the servers of a traffic member (``traffic.py``), so an instance can be both, as on AWS where
+a member has its own target group; ``target_health`` reports the direct ones only. Every
+server's weight comes from ``traffic.server_weights`` (its member's weight shared among the
+member's servers).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from klink.errors import Conflict, InvalidInput, NotFound
 from klink.providers import base
 from klink.providers.local import haproxy
 from klink.providers.local.state import State
+from klink.providers.local.weights import server_weights
 
 # HAProxy server slots per backend to begin with (a red-black swap of 16 needs 32).
 DEFAULT_SLOTS = 32
@@ -36,6 +43,7 @@ class BalancerMixin:
     def _backend(self, name: str) -> haproxy.Backend:
         record = self.state.target_groups[name]
         tg: base.TargetGroup = record["tg"]
+        weights = server_weights(name, record)
         return haproxy.Backend(
             name=tg.name,
             frontend_port=tg.frontend_port or 0,
@@ -45,17 +53,24 @@ class BalancerMixin:
             rise=tg.healthy_threshold,
             fall=tg.unhealthy_threshold,
             servers={
-                iid: (self.state.instances[iid]["ip"], bool(t["draining"]), self._slot(record, iid))
-                for iid, t in record["targets"].items()
-                if iid in self.state.instances
+                key: haproxy.Server(
+                    address=self.state.instances[_instance(key, t)]["ip"],
+                    draining=bool(t["draining"]),
+                    slot=self._slot(record, key),
+                    weight=weights.get(key, 0),
+                    group=t.get("member"),
+                    instance=_instance(key, t),
+                )
+                for key, t in record["targets"].items()
+                if _instance(key, t) in self.state.instances
             },
             slots=record.setdefault("slots", DEFAULT_SLOTS),
         )
 
     @staticmethod
-    def _slot(record: dict[str, Any], instance_id: str) -> int:
+    def _slot(record: dict[str, Any], key: str) -> int:
         """The HAProxy server slot of a target, given the lowest free one when it has none."""
-        target = record["targets"][instance_id]
+        target = record["targets"][key]
         if "slot" not in target:
             used = {t["slot"] for t in record["targets"].values() if "slot" in t}
             target["slot"] = next(i for i in range(len(used) + 1) if i not in used)
@@ -127,21 +142,36 @@ class BalancerMixin:
                 self.register(target_group, iid)
             self.save()
 
-    def register(self, target_group: str, instance_id: str) -> None:
+    def register(self, target_group: str, instance_id: str, member: str | None = None) -> None:
+        """Register one instance, directly or as a server of traffic member ``member``."""
         record = self.state.target_groups[target_group]
-        target = record["targets"].get(instance_id)
+        key = instance_id if member is None else f"{instance_id}@{member}"
+        target: dict[str, Any] | None = record["targets"].get(key)
         if target is not None and not target["draining"]:
             return
         if target is None:
-            target = record["targets"][instance_id] = {"draining": False, "since": self.clock()}
-        slot = self._slot(record, instance_id)
+            target = {"draining": False, "since": self.clock()}
+            record["targets"][key] = target
+            if member is not None:
+                target.update(instance=instance_id, member=member)
+        target.update(draining=False, since=self.clock())
+        slot = self._slot(record, key)
         if slot >= record.setdefault("slots", DEFAULT_SLOTS):
             # Out of slots: twice as many, through one graceful reload (servers keep state).
             record["slots"] = max(record["slots"] * 2, slot + 1)
             self.lb.apply(self.backends())
         ip = self.state.instances[instance_id]["ip"]
-        self.lb.add_server(self._backend(target_group), slot, ip)
-        target.update(draining=False, since=self.clock())
+        weights = server_weights(target_group, record)
+        self.lb.add_server(self._backend(target_group), slot, ip, weights.get(key, 0))
+        self.reweigh(target_group, weights)
+
+    def reweigh(self, target_group: str, weights: dict[str, int] | None = None) -> None:
+        """Send every live server of the backend its weight, in one round trip."""
+        record = self.state.target_groups[target_group]
+        weights = server_weights(target_group, record) if weights is None else weights
+        slots = {record["targets"][k]["slot"]: w for k, w in weights.items()}
+        if slots and self.lb.running():
+            self.lb.set_weights(target_group, slots)
 
     def deregister_instances(self, target_group: str, instance_ids: Sequence[str]) -> None:
         with self.lock:
@@ -150,36 +180,42 @@ class BalancerMixin:
                 self.drain(target_group, iid)
             self.save()
 
-    def drain(self, target_group: str, instance_id: str) -> None:
+    def drain(self, target_group: str, key: str) -> None:
         record = self.state.target_groups[target_group]
-        target = record["targets"].get(instance_id)
+        target = record["targets"].get(key)
         if target is None or target["draining"]:
             return
-        self.lb.drain_server(target_group, self._slot(record, instance_id))
+        self.lb.drain_server(target_group, self._slot(record, key))
         target.update(draining=True, since=self.clock())
+        # The member's other servers share its weight now.
+        self.reweigh(target_group)
 
     def finish_drains(self) -> None:
         """Delete drained targets: no sessions left, or the deregistration delay has passed."""
         now = self.clock()
         for name, record in self.state.target_groups.items():
-            draining = {i: t for i, t in record["targets"].items() if t["draining"]}
+            draining = {k: t for k, t in record["targets"].items() if t["draining"]}
             if not draining:
                 continue
             stats = self.lb.server_stats(name) if self.lb.running() else {}
             delay = record["tg"].deregistration_delay_seconds
-            for iid, target in draining.items():
+            for key, target in draining.items():
                 row = self._row(stats, target)
                 idle = row is None or int(row.get("scur") or 0) == 0
                 if idle or now - target["since"] >= delay:
                     if row is not None:
                         self.lb.delete_server(name, target["slot"])
-                    del record["targets"][iid]
+                    del record["targets"][key]
                     self.save()
 
     def target_health(self, target_group: str) -> list[base.TargetHealth]:
         with self.lock:
             tg = self.describe_target_group(target_group)
-            targets = dict(self.state.target_groups[target_group]["targets"])
+            targets = {
+                k: t
+                for k, t in self.state.target_groups[target_group]["targets"].items()
+                if t.get("member") is None
+            }
             stats = self.lb.server_stats(target_group) if targets and self.lb.running() else {}
         return [
             base.TargetHealth(
@@ -193,9 +229,24 @@ class BalancerMixin:
     def forget_instance(self, instance_id: str) -> None:
         """Remove a gone instance from every target group at once (nothing left to drain)."""
         for name, record in self.state.target_groups.items():
-            target = record["targets"].pop(instance_id, None)
-            if target is not None and "slot" in target and self.lb.running():
-                self.lb.delete_server(name, target["slot"])
+            keys = [k for k, t in record["targets"].items() if _instance(k, t) == instance_id]
+            for key in keys:
+                target = record["targets"].pop(key)
+                if "slot" in target and self.lb.running():
+                    self.lb.delete_server(name, target["slot"])
+            if keys:
+                self.reweigh(name)
 
-    def targets_of(self, instance_id: str) -> list[str]:
-        return [n for n, r in self.state.target_groups.items() if instance_id in r["targets"]]
+    def targets_of(self, instance_id: str) -> list[tuple[str, str]]:
+        """(target group, target key) of every registration of the instance."""
+        return [
+            (name, key)
+            for name, record in self.state.target_groups.items()
+            for key, t in record["targets"].items()
+            if _instance(key, t) == instance_id
+        ]
+
+
+def _instance(key: str, target: dict[str, Any]) -> str:
+    instance: str = target.get("instance", key)
+    return instance

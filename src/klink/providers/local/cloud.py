@@ -21,15 +21,15 @@ from typing import Any
 from klink.errors import Conflict, InvalidInput, NotFound
 from klink.providers import base
 from klink.providers.local import addresses, haproxy, instances, processes
-from klink.providers.local.balancer import BalancerMixin
 from klink.providers.local.extras import ExtrasMixin
 from klink.providers.local.images import ImageMethods, ImageStore
 from klink.providers.local.state import State
+from klink.providers.local.traffic import TrafficMixin
 
 ACTIVE = (base.PENDING, base.IN_SERVICE)
 
 
-class LocalCloud(ImageMethods, BalancerMixin, ExtrasMixin, base.Provider):
+class LocalCloud(ImageMethods, TrafficMixin, ExtrasMixin, base.Provider):
     name = "local"
     http_probes = True
 

@@ -3,14 +3,17 @@
 The daemon serves a small JSON API on 127.0.0.1 (a free port; the URL, pid and process start
 time go to ``KLINK_HOME/local/daemon.json``): ``POST /call/<method>`` runs one provider method
 (arguments and result encoded by ``codec.py``), ``GET /instances/<id>/log`` returns an
-instance's log, ``GET /health`` answers when it is up. One daemon per ``KLINK_HOME`` (a lock
-file). It runs in its own session, so it outlives whoever started it; its instances and HAProxy
-run in sessions of their own, so they outlive the daemon, and a restarted daemon adopts them.
+instance's log, ``GET /traffic/<target group>`` its members' weights, health and HAProxy
+servers as plain JSON, ``GET /health`` answers when it is up. One daemon per ``KLINK_HOME``
+(a lock file). It runs in its own session, so it outlives whoever started it; its instances
+and HAProxy run in sessions of their own, so they outlive the daemon, and a restarted daemon
+adopts them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import json
 import logging
@@ -119,6 +122,14 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [p for p in url.path.split("/") if p]
         if parts == ["health"]:
             self._json(200, {"ok": True, "pid": os.getpid()})
+        elif len(parts) == 2 and parts[0] == "traffic":
+            # Plain JSON (not the codec's) for people and scripts: which servers are whose.
+            try:
+                state = self.cloud.traffic(parts[1])
+            except KlinkError as exc:
+                self._error(exc)
+                return
+            self._json(200, dataclasses.asdict(state))
         elif len(parts) == 3 and parts[0] == "instances" and parts[2] == "log":
             raw = (parse_qs(url.query).get("tail") or ["200"])[0]
             if not raw.isdigit():

@@ -6,12 +6,24 @@ registered servers; adding a target group reloads HAProxy seamlessly (``-sf`` wi
 listening sockets passed over ``-x``, the servers' health kept through ``server-state-file``).
 Registration never reloads. Each backend has a fixed number of server *slots* in the config
 (``s0``, ``s1``, …; free ones ``disabled``), and registering an instance points a free slot at
-its address through the runtime API (``set server … addr``, ``set server … state ready``);
+its address through the runtime API (``set server … addr``, ``set server … state ready``,
+then ``health down`` so that it takes requests only once its own checks pass);
 draining and freeing are ``state drain`` and ``state maint``. Slots rather than ``add server``:
 HAProxy 2.6 does not reuse idle connections to servers added at run time, which costs a new
 connection per request (about 500 req/s against 3,500 with slots, same machine). A backend that
 runs out of slots gets twice as many through one graceful reload. Target health is read from
 ``show stat`` and mapped to ELBv2 states.
+
+Weights: every server line carries its weight (0..256) and, in its comment, the instance and
+the group it belongs to (``# i-… group=hello-dev-v003``; ``group=-`` for direct registrations),
+so a restarted HAProxy comes back with the weights it had. At run time weights change through
+``set weight`` only, all of a shift in one runtime-API round trip (``batch``: commands joined
+with ``;``), never a reload; health checks keep running on weight-0 servers.
+
+HAProxy's built-in Prometheus exporter serves every frontend, backend and server counter at
+``http://127.0.0.1:<metrics port>/metrics`` (frontend ``klink_metrics``), for the canary's
+metrics (``klink.analysis``): the port is chosen free once and kept in ``metrics.port`` beside
+the config, so that it survives reloads and restarts and a Prometheus can be pointed at it.
 """
 
 from __future__ import annotations
@@ -21,12 +33,24 @@ import csv
 import io
 import socket
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from klink.errors import ProviderError
 from klink.providers.local import processes
+
+MAX_WEIGHT = 256  # HAProxy's largest server weight
+
+
+class Server(NamedTuple):
+    address: str
+    draining: bool
+    slot: int
+    weight: int = 1
+    group: str | None = None  # the deployment group it serves for; None for direct targets
+    instance: str | None = None  # the instance id, when the server's key is not it
 
 
 @dataclass(frozen=True)
@@ -38,13 +62,23 @@ class Backend:
     interval_ms: int
     rise: int
     fall: int
-    # instance id -> (address, draining, slot)
-    servers: Mapping[str, tuple[str, bool, int]]
+    # target key (the instance id, or ``{instance}@{group}`` for a group member) -> server
+    servers: Mapping[str, Server]
     slots: int = 32
 
 
 def slot_name(slot: int) -> str:
     return f"s{slot}"
+
+
+def server_id(backend_name: str, slot: int) -> str:
+    """``backend/server`` as the runtime API and the stats (``pxname``/``svname``) name it."""
+    return f"{_ident(backend_name)}/{slot_name(slot)}"
+
+
+# What the runtime API answers when it refuses a command (successful ``set`` commands print
+# nothing, or "IP changed from …" for ``set server … addr``).
+_REFUSALS = ("No such", "Require", "nvalid", "can only be", "Unknown command", "not found")
 
 
 def _ident(name: str) -> str:
@@ -62,7 +96,12 @@ def server_line(backend: Backend, address: str) -> str:
 FREE_ADDRESS = "127.0.0.1"
 
 
-def render(backends: Iterable[Backend], socket_path: Path, state_path: Path) -> str:
+def render(
+    backends: Iterable[Backend],
+    socket_path: Path,
+    state_path: Path,
+    metrics_port: int | None = None,
+) -> str:
     lines = [
         "global",
         f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
@@ -81,6 +120,14 @@ def render(backends: Iterable[Backend], socket_path: Path, state_path: Path) -> 
         "    option redispatch",
         "",
     ]
+    if metrics_port is not None:
+        lines += [
+            "frontend klink_metrics",
+            f"    bind 127.0.0.1:{metrics_port}",
+            "    http-request use-service prometheus-exporter if { path /metrics }",
+            "    http-request return status 404",
+            "",
+        ]
     for backend in sorted(backends, key=lambda b: b.name):
         name = _ident(backend.name)
         lines += [
@@ -93,17 +140,14 @@ def render(backends: Iterable[Backend], socket_path: Path, state_path: Path) -> 
             f"    option httpchk GET {backend.health_path}",
             "    http-check expect status 200",
         ]
-        by_slot = {
-            slot: (iid, address, draining)
-            for iid, (address, draining, slot) in backend.servers.items()
-        }
+        by_slot = {server.slot: (key, server) for key, server in backend.servers.items()}
         for slot in range(max(backend.slots, max(by_slot, default=-1) + 1)):
             if slot in by_slot:
-                instance_id, address, draining = by_slot[slot]
-                state = " weight 0" if draining else ""
+                key, server = by_slot[slot]
+                weight = 0 if server.draining else server.weight
                 lines.append(
-                    f"    server {slot_name(slot)} {server_line(backend, address)}{state}"
-                    f"  # {instance_id}"
+                    f"    server {slot_name(slot)} {server_line(backend, server.address)}"
+                    f" weight {weight}  # {server.instance or key} group={server.group or '-'}"
                 )
             else:
                 lines.append(
@@ -123,6 +167,7 @@ class HAProxy:
         self.pid_path = folder / "haproxy.pid"
         self.socket_path = folder / "admin.sock"
         self.state_path = folder / "servers.state"
+        self.metrics_port_path = folder / "metrics.port"
 
     # Process ------------------------------------------------------------------------------
     def pid(self) -> tuple[int, int] | None:
@@ -136,11 +181,41 @@ class HAProxy:
     def running(self) -> bool:
         return self.pid() is not None
 
+    def metrics_port(self, *, rechoose_if_taken: bool = False) -> int:
+        """The exporter's port: chosen free on first use, then the same for good.
+
+        With ``rechoose_if_taken`` (HAProxy about to start afresh) a kept port that something
+        else has taken meanwhile is given up for a free one: metrics must never keep the load
+        balancer from starting.
+        """
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            port = int(self.metrics_port_path.read_text().strip())
+            if not rechoose_if_taken:
+                return port
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    pass
+                else:
+                    return port
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.metrics_port_path.write_text(f"{port}\n")
+        return port
+
+    def metrics_url(self) -> str:
+        """Where Prometheus scrapes this HAProxy."""
+        return f"http://127.0.0.1:{self.metrics_port()}/metrics"
+
     def apply(self, backends: Iterable[Backend]) -> None:
         """Write the config and start HAProxy, or reload it gracefully when it runs."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        text = render(backends, self.socket_path, self.state_path)
         current = self.pid()
+        metrics_port = self.metrics_port(rechoose_if_taken=current is None)
+        text = render(backends, self.socket_path, self.state_path, metrics_port)
         if current is not None and self.config_path.exists():
             if self.config_path.read_text() == text:
                 return
@@ -186,29 +261,54 @@ class HAProxy:
             raise ProviderError(f"haproxy runtime API: {exc}") from None
         return b"".join(chunks).decode(errors="replace")
 
+    def batch(self, lines: Sequence[str]) -> str:
+        """Several commands in one round trip; ProviderError if HAProxy refused any of them."""
+        if not lines:
+            return ""
+        out = self.command("; ".join(lines))
+        if any(marker in out for marker in _REFUSALS):
+            raise ProviderError(f"haproxy refused {lines[0]} (of {len(lines)}): {out.strip()}")
+        return out
+
     def _save_state(self) -> None:
         with contextlib.suppress(ProviderError):
             self.state_path.write_text(self.command("show servers state"))
 
-    def add_server(self, backend: Backend, slot: int, address: str) -> None:
-        """Point slot ``slot`` at ``address`` and put it in service (checks decide when)."""
-        server = f"{_ident(backend.name)}/{slot_name(slot)}"
-        out = self.command(f"set server {server} addr {address} port {backend.port}")
-        if "No such" in out or "Require" in out or "invalid" in out.lower():
-            raise ProviderError(f"haproxy set server {server} addr: {out.strip()}")
-        # A slot drained before a reload was rendered with weight 0: back to the default, 1.
-        self.command(f"set server {server} weight 1")
-        self.command(f"set server {server} state ready")
-        self.command(f"enable health {server}")
+    def add_server(self, backend: Backend, slot: int, address: str, weight: int = 1) -> None:
+        """Point slot ``slot`` at ``address`` with ``weight`` and put it in service (checks
+        decide when), in one round trip."""
+        server = server_id(backend.name, slot)
+        self.batch(
+            [
+                f"set server {server} addr {address} port {backend.port}",
+                # A slot drained before a reload was rendered with weight 0: set it again.
+                f"set weight {server} {weight}",
+                f"set server {server} state ready",
+                f"enable health {server}",
+                # A new address is down until its own checks pass (rise), and this must come
+                # after ``state ready`` (leaving maintenance presumes a server up): without it
+                # a slot keeps its last occupant's UP, or a fresh slot is presumed UP, and
+                # gets requests and counts as healthy before anything answered there.
+                f"set server {server} health down",
+            ]
+        )
+
+    def set_weights(self, backend_name: str, weights: Mapping[int, int]) -> None:
+        """Slot → weight for the servers of one backend, all in one round trip.
+
+        HAProxy runs the commands one after another while its other threads serve requests,
+        so the largest weights go first: lowering the old servers before raising the new ones
+        would leave a moment with every weight at 0, and requests in it would get 503s."""
+        ordered = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
+        self.batch([f"set weight {server_id(backend_name, s)} {w}" for s, w in ordered])
 
     def drain_server(self, backend_name: str, slot: int) -> None:
-        self.command(f"set server {_ident(backend_name)}/{slot_name(slot)} state drain")
+        self.command(f"set server {server_id(backend_name, slot)} state drain")
 
     def delete_server(self, backend_name: str, slot: int) -> None:
         """Free the slot: out of service at once, its sessions cut."""
-        server = f"{_ident(backend_name)}/{slot_name(slot)}"
-        self.command(f"set server {server} state maint")
-        self.command(f"shutdown sessions server {server}")
+        server = server_id(backend_name, slot)
+        self.command(f"set server {server} state maint; shutdown sessions server {server}")
 
     def stats(self) -> dict[tuple[str, str], dict[str, str]]:
         """``show stat`` rows of servers by (backend, server)."""

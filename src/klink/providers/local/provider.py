@@ -145,6 +145,20 @@ class LocalProvider(ImageMethods, base.Provider):
         result: list[base.TargetHealth] = self._call("target_health", target_group)
         return result
 
+    # Traffic: one daemon call each (the daemon sends a shift to HAProxy in one round trip) --
+    def attach_traffic(self, target_group: str, group: str) -> None:
+        self._call("attach_traffic", target_group, group)
+
+    def set_traffic(self, target_group: str, weights: Mapping[str, int]) -> None:
+        self._call("set_traffic", target_group, dict(weights))
+
+    def traffic(self, target_group: str) -> base.TrafficState:
+        result: base.TrafficState = self._call("traffic", target_group)
+        return result
+
+    def detach_traffic(self, target_group: str, group: str) -> None:
+        self._call("detach_traffic", target_group, group)
+
     # Policies, alarms, scheduled actions, notifications -----------------------------------
     def put_scaling_policy(self, policy: base.ScalingPolicy) -> base.ScalingPolicy:
         result: base.ScalingPolicy = self._call("put_scaling_policy", policy)

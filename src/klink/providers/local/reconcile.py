@@ -6,8 +6,9 @@ bring each group to its desired count (launching in parallel on the cloud's thre
 ``Launch`` is suspended; terminating the newest extras unless ``Terminate`` is); walk
 terminating instances through drain → SIGTERM → SIGKILL after the grace period → gone; finish
 drains; remove deleted groups once empty.
-Launches run outside the lock; a finished launch is ``InService`` and, when its group has target
-groups and ``AddToLoadBalancer`` is not suspended, registered with them.
+Launches run outside the lock; a finished launch is ``InService`` and, unless
+``AddToLoadBalancer`` is suspended, registered with its group's target groups and with every
+balancer its group is a traffic member of.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def _size_group(cloud: LocalCloud, name: str) -> None:
             ):
                 table.pop(name, None)
             del cloud.state.groups[name]
+            cloud.forget_member(name)
             cloud.save()
         return
     active = [r for r in members if r["state"] in ACTIVE]
@@ -162,6 +164,8 @@ def _launch(cloud: LocalCloud, instance_id: str, image_id: str, ip: str, user_da
                 for tg in group["spec"].target_groups:
                     if tg in cloud.state.target_groups:
                         cloud.register(tg, instance_id)
+                for tg in cloud.memberships(rec["group"]):
+                    cloud.register(tg, instance_id, member=rec["group"])
         cloud.save()
 
 
@@ -177,8 +181,8 @@ def _terminate_step(cloud: LocalCloud) -> None:
             continue
         targets = cloud.targets_of(rec["id"])
         if targets and not rec.get("dead") and cloud.instance_alive(rec):
-            for tg in targets:
-                cloud.drain(tg, rec["id"])
+            for tg, key in targets:
+                cloud.drain(tg, key)
             cloud.save()
             continue
         if rec["pid"] is None:

@@ -7,9 +7,11 @@ looked up per call, never cached, so a resource recreated behind Klink's back is
 by a stale id. Everything created carries ``klink:managed-by=infra``, ``klink:app`` and
 ``klink:env``.
 
-Reading returns ``klink.infra.resources`` specs: rules as one source each, group references and
-load balancer security groups by group *name*, policy documents decoded. One module per concern
-(``groups``, ``balancers``, ``iam``); ``AwsInfra`` is all of them on one session.
+It speaks ``klink.providers.infra``, the boundary's own types, which the infrastructure
+service builds and hands down. Reading returns those specs: rules as one source each, group
+references and load balancer security groups by group *name*, policy documents decoded. One
+module per concern (``groups``, ``balancers``, ``iam``); ``AwsInfra`` is all of them on one
+session.
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from klink.errors import Conflict, NotFound
-from klink.infra.resources import ListenerSpec, LoadBalancerSpec
 from klink.providers.aws.convert import chunks, tag_list, tags_of
 from klink.providers.aws.infra.common import Found, owner, sort_out
 from klink.providers.aws.infra.groups import SecurityGroups
+from klink.providers.infra import ListenerSpec, LoadBalancerSpec
 
 
 class Balancers(SecurityGroups):

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from klink.errors import NotFound
-from klink.infra.resources import Rule, SecurityGroupSpec
 from klink.providers.aws.convert import tag_list, tags_of
 from klink.providers.aws.infra.common import Base, Found, owner, sort_out
+from klink.providers.infra import Rule, SecurityGroupSpec
 
 
 def _permission(rule: Rule, group_ids: Mapping[str, str]) -> dict[str, Any]:

@@ -10,9 +10,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from klink.infra.resources import RoleSpec
 from klink.providers.aws.convert import tag_list, tags_of
 from klink.providers.aws.infra.common import Base, Found, canonical, document, owner, sort_out
+from klink.providers.infra import RoleSpec
 
 IAM_PATH = "/klink/"
 
