@@ -78,7 +78,7 @@ def deployment(request: Request, deployment_id: str, session: Visitor) -> Respon
     context = deployment_context(reads, checked_id(deployment_id))
     d = context["d"]
     found, (params, _) = together(
-        lambda: reads.deploy.deployments(app=d["app"], env=d["env"], limit=20),
+        lambda: reads.deploy.deployments(app=d["app"], env=d["env"], limit=10),
         lambda: optional(_params, reads, d),
     )
     others = [o for o in found if o["id"] != d["id"]]
