@@ -94,6 +94,7 @@ def test_pages_show_what_runs_and_what_happened(world: World, history: dict[str,
     assert "Unhealthy" in env
     assert "Recent deployments" in env
     assert "Version <strong>2.0</strong>" in env
+    assert "Newest group (not yet the one that serves, <code>search-prod-v001</code>)" in env
     assert "change" in env  # the config repo's commit message
     page = client.get(f"/deployments/{failed['id']}").text
     assert "A person: it failed at wait_instances_healthy" in page

@@ -107,14 +107,19 @@ def _names(app: str, env: str | None = None) -> None:
             raise NotFound(f"there is no {field} {value!r}", field=field)
 
 
-def _groups(found: tuple[Any, str | None], desired: int | None) -> dict[str, Any]:
-    """The boxes answer (or why there is none) and its health, for the groups template."""
+def _groups(found: tuple[Any, str | None], running: dict[str, Any] | None) -> dict[str, Any]:
+    """The boxes answer (or why there is none) and its health, for the groups template, with
+    the group that serves by history (the boxes API shows the newest group, which during a
+    deployment is the new one)."""
     boxes, problem = found
+    serving = running["group"] if running else None
     if boxes is None:
-        return {"boxes": None, "problem": problem}
+        return {"boxes": None, "problem": problem, "serving": serving}
+    desired = running["desired"] if running else None
     return {
         "boxes": boxes,
         "problem": None,
+        "serving": serving,
         "health": views.health(boxes.get("boxes") or [], desired),
     }
 
@@ -178,7 +183,7 @@ def app_env(request: Request, app: str, env: str, session: Visitor) -> Response:
         run=running,
         moving=moving,
         recent=recent,
-        groups=_groups(boxes, running["desired"] if running else None),
+        groups=_groups(boxes, running),
         commits=commits[0] if commits else [],
         commits_problem=commits_problem,
         images=images or [],
@@ -201,7 +206,7 @@ def part(request: Request, app: str, env: str, part: str, session: Visitor) -> R
             lambda: reads.deploy.running(app), lambda: optional(reads.deploy.boxes, app, env)
         )
         running = next(iter(r for r in runs if r["env"] == env), None)
-        context["groups"] = _groups(boxes, running["desired"] if running else None)
+        context["groups"] = _groups(boxes, running)
         # The overview's cell id: the same element across the board's live updates.
         context["deployment"] = running["deployment"] if running else None
     else:
