@@ -22,10 +22,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from klink.errors import KlinkError
 from klink.web import pages, pages_deploy
+from klink.web.reads import off, offloaded
 from klink.web.render import html, reads_of, signed_in
 from klink.web.session import Session
 from klink.web.views import deployment_fingerprint, digest, overview_fingerprint
@@ -53,7 +53,7 @@ async def _changes(
     quiet_since = time.monotonic()
     while not await request.is_disconnected():
         try:
-            now = await run_in_threadpool(fingerprint)
+            now = await off(fingerprint)
         except KlinkError as exc:
             if exc.status in (401, 403, 404):  # signed out, revoked or gone: nothing to follow
                 return
@@ -62,7 +62,7 @@ async def _changes(
             continue
         if now != last and digest(now) != last:
             last = now
-            for chunk in await run_in_threadpool(render):
+            for chunk in await off(render):
                 yield chunk
             quiet_since = time.monotonic()
             if finished(now):
@@ -74,6 +74,7 @@ async def _changes(
 
 
 @router.get("/deployments/{deployment_id}/events")
+@offloaded
 def deployment_events(request: Request, deployment_id: str, session: Visitor) -> StreamingResponse:
     reads = reads_of(request, session)
     deployment_id = pages_deploy.checked_id(deployment_id)
@@ -96,6 +97,7 @@ def deployment_events(request: Request, deployment_id: str, session: Visitor) ->
 
 
 @router.get("/events")
+@offloaded
 def overview_events(request: Request, session: Visitor) -> StreamingResponse:
     """The overview's board, again whenever a deployment starts, moves or ends."""
     reads = reads_of(request, session)

@@ -14,13 +14,12 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from klink import names
 from klink.auth.client import AuthClient
 from klink.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from klink.web import views
-from klink.web.reads import Reads, optional, together
+from klink.web.reads import Reads, off, offloaded, optional, together
 from klink.web.render import page, reads_of, sessions_of, signed_in
 from klink.web.session import COOKIE, Session
 
@@ -44,6 +43,7 @@ def _same_origin(request: Request) -> None:
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
+@offloaded
 def sign_in_page(request: Request, next: str | None = None) -> Response:
     return page(request, "sign_in.html", title="Sign in", next=_next(next), problem=None)
 
@@ -60,7 +60,7 @@ async def sign_in(request: Request) -> Response:
         )
     runtime = request.app.state.runtime
     try:
-        who = await run_in_threadpool(AuthClient(runtime.http("auth"), token).whoami)
+        who = await off(AuthClient(runtime.http("auth"), token).whoami)
     except Unauthorized:
         problem = "That token is not valid (unknown, revoked or expired)."
         return page(request, "sign_in.html", 401, title="Sign in", next=target, problem=problem)
@@ -95,6 +95,7 @@ def overview_context(reads: Reads) -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse)
+@offloaded
 def overview(request: Request, session: Visitor) -> Response:
     context = overview_context(reads_of(request, session))
     return page(request, "overview.html", title="Overview", **context)
@@ -125,6 +126,7 @@ def _groups(found: tuple[Any, str | None], running: dict[str, Any] | None) -> di
 
 
 @router.get("/apps/{app}", response_class=HTMLResponse)
+@offloaded
 def application(request: Request, app: str, session: Visitor) -> Response:
     reads = reads_of(request, session)
     _names(app)
@@ -157,6 +159,7 @@ def application(request: Request, app: str, session: Visitor) -> Response:
 
 
 @router.get("/apps/{app}/{env}", response_class=HTMLResponse)
+@offloaded
 def app_env(request: Request, app: str, env: str, session: Visitor) -> Response:
     reads = reads_of(request, session)
     _names(app, env)
@@ -192,6 +195,7 @@ def app_env(request: Request, app: str, env: str, session: Visitor) -> Response:
 
 
 @router.get("/apps/{app}/{env}/part/{part}", response_class=HTMLResponse)
+@offloaded
 def part(request: Request, app: str, env: str, part: str, session: Visitor) -> Response:
     """A piece of a page loaded on its own (htmx): a cell's health, an env's groups, commits."""
     if part not in PARTS:

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from klink.errors import InvalidInput, NotFound
 from klink.web import views
-from klink.web.reads import Reads, optional, together
+from klink.web.reads import Reads, offloaded, optional, together
 from klink.web.render import page, reads_of, signed_in
 from klink.web.session import Session
 
@@ -26,6 +26,7 @@ ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV
 
 
 @router.get("/deployments", response_class=HTMLResponse)
+@offloaded
 def history(
     request: Request,
     session: Visitor,
@@ -73,6 +74,7 @@ def deployment_context(reads: Reads, deployment_id: str) -> dict[str, Any]:
 
 
 @router.get("/deployments/{deployment_id}", response_class=HTMLResponse)
+@offloaded
 def deployment(request: Request, deployment_id: str, session: Visitor) -> Response:
     reads = reads_of(request, session)
     context = deployment_context(reads, checked_id(deployment_id))
@@ -108,6 +110,7 @@ def _image(images: list[dict[str, Any]], image_id: str | None) -> dict[str, Any]
 
 
 @router.get("/diff", response_class=HTMLResponse)
+@offloaded
 def diff(request: Request, session: Visitor, a: str = "", b: str = "") -> Response:
     """What changed from deployment ``a`` to ``b`` (one app+env): image, config, user-data,
     parameters."""

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from klink.errors import Forbidden, KlinkError, NotFound, Unauthorized
-from klink.web.reads import optional, together
+from klink.web.reads import offloaded, optional, together
 from klink.web.render import page, reads_of, signed_in
 from klink.web.session import Session
 from klink.web.views import filter_name
@@ -26,6 +26,7 @@ Visitor = Annotated[Session, Depends(signed_in)]
 
 
 @router.get("/images", response_class=HTMLResponse)
+@offloaded
 def images(request: Request, session: Visitor, app: str | None = None) -> Response:
     reads = reads_of(request, session)
     chosen = filter_name(app, "app")
@@ -43,6 +44,7 @@ def images(request: Request, session: Visitor, app: str | None = None) -> Respon
 
 
 @router.get("/infra", response_class=HTMLResponse)
+@offloaded
 def infra(
     request: Request, session: Visitor, app: str | None = None, env: str | None = None
 ) -> Response:
@@ -69,6 +71,7 @@ def infra(
 
 
 @router.get("/audit", response_class=HTMLResponse)
+@offloaded
 def audit(
     request: Request,
     session: Visitor,

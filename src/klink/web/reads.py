@@ -8,10 +8,12 @@ this person may read. The calls are synchronous; pages run in the server's threa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from klink.auth.client import AuthClient
 from klink.bake.client import BakeClient
@@ -65,7 +67,30 @@ class Reads:
 # Reads of one page run side by side, so that their waits (sockets, git, the provider) overlap;
 # in the one-process server the services' own CPU work still adds up. No call made through the
 # pool uses the pool itself, so it cannot deadlock.
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="klink-web-read")
+_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="klink-web-read")
+
+# Pages run in threads of their own, not in the server's thread pool: in the one-process server
+# the services a page calls answer from that pool (their endpoints are synchronous), so pages
+# that held its threads while waiting on them could, enough at once, leave them none.
+_PAGES = ThreadPoolExecutor(max_workers=16, thread_name_prefix="klink-web-page")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def offloaded(handler: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """A synchronous page handler as an asynchronous one that runs in the pages' threads
+    (FastAPI reads the parameters through ``functools.wraps``)."""
+
+    @functools.wraps(handler)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await off(functools.partial(handler, *args, **kwargs))
+
+    return run
+
+
+async def off(call: Callable[[], R]) -> R:
+    """``call()`` in the pages' threads, awaited."""
+    return await asyncio.get_running_loop().run_in_executor(_PAGES, call)
 
 
 def together(*calls: Callable[[], Any]) -> list[Any]:
