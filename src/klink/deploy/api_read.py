@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from klink import names
 from klink.auth.tokens import Principal
-from klink.deploy import reads
+from klink.deploy import history, reads
 from klink.deploy.context import Services
 from klink.deploy.model import STATUSES
 from klink.deploy.services import runtime_services
@@ -138,3 +138,13 @@ def in_progress(request: Request, _p: Annotated[Principal, Depends(reader)]) -> 
 @read_router.get("/stats")
 def stats(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
     return reads.stats(_store(request).stats())
+
+
+@read_router.get("/running")
+def running(
+    request: Request, _p: Annotated[Principal, Depends(reader)], app: str | None = None
+) -> dict[str, Any]:
+    """What runs in each app+env, by history (the newest completed deployment of each)."""
+    if app is not None:
+        names.check_name(app, "app")
+    return {"running": history.running(runtime_of(request).engine, app)}

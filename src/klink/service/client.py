@@ -60,12 +60,21 @@ def error_from_response(response: httpx.Response) -> KlinkError:
 
 
 class ServiceClient:
-    def __init__(self, http: httpx.Client) -> None:
+    """``token``, when given, is sent instead of the client's own (the web UI calls the
+    services with the signed-in person's token, over the same shared connection pool)."""
+
+    def __init__(self, http: httpx.Client, token: str | None = None) -> None:
         self.http = http
+        self.token = token
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
+        if self.token is not None:
+            kwargs["headers"] = {
+                **kwargs.get("headers", {}),
+                "Authorization": f"Bearer {self.token}",
+            }
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
