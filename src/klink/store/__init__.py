@@ -3,11 +3,14 @@
 Each service defines its tables in its own ``tables.py`` on the shared ``METADATA`` and keeps
 its Alembic migrations in ``klink/<service>/migrations/`` as a branch of its own (branch label =
 service name), so services evolve their schemas independently; ``migrate`` applies every
-branch's head at start-up. Keep SQL portable: both databases run the same statements.
+branch's head at start-up, under a lock that holds across processes (``migration_lock``), so
+that N processes starting together on an empty database migrate it once. Keep SQL portable:
+both databases run the same statements.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import threading
 from collections.abc import Iterator
@@ -95,9 +98,48 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(Path(__file__).parent / "alembic"))
     config.set_main_option("version_locations", " ".join(migration_locations()))
     config.set_main_option("path_separator", "space")
-    with _MIGRATE_LOCK, write(engine) as connection:
+    with _MIGRATE_LOCK, migration_lock(engine), write(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
+
+
+# Any fixed 64-bit key: the advisory lock space is per database, shared with nothing of ours.
+_ADVISORY_KEY = 0x6B6C696E6B  # "klink"
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold a lock that serialises migrations across processes, for as long as the block runs.
+
+    PostgreSQL: a session-level ``pg_advisory_lock`` on a connection of its own (held until
+    unlocked or the session ends, so a killed migrator frees it). SQLite: ``fcntl.flock`` on a
+    ``<database>.migrate.lock`` file beside the database (freed by the kernel if the process
+    dies); an in-memory database belongs to one process and needs none. The second process
+    waits, then finds every head applied and does nothing.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _ADVISORY_KEY})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(
+                    sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _ADVISORY_KEY}
+                )
+                connection.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    path = Path(database).with_name(Path(database).name + ".migrate.lock")
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
