@@ -127,3 +127,19 @@ def in_progress(request: Request, _p: Annotated[Principal, Depends(reader)]) -> 
 @read_router.get("/stats")
 def stats(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
     return reads.stats(_store(request).stats())
+
+
+@read_router.get("/stuck")
+def stuck(
+    request: Request,
+    _p: Annotated[Principal, Depends(reader)],
+    seconds: Annotated[float | None, Query(gt=0)] = None,
+) -> dict[str, Any]:
+    """Active deployments without progress for longer than ``seconds`` (default
+    ``KLINK_STUCK_SECONDS``), each with its action and why (``klink.deploy.stuck``)."""
+    from klink.deploy.stuck import find_stuck
+
+    runtime = runtime_of(request)
+    limit = seconds if seconds is not None else runtime.settings.stuck_seconds
+    found = find_stuck(runtime.engine, runtime.clock(), limit)
+    return {"seconds": limit, "deployments": [r.to_json() for r in found]}
