@@ -6,7 +6,8 @@ NotFound on missing things, suspended processes honoured, deletion that takes a 
 and records every mutating call in ``calls``. With ``state_path`` it saves its whole state as
 JSON after every change, so a test can kill a real engine process and inspect what it left.
 Instances start ``Pending`` and are ``InService`` after ``pending_polls`` group reads; images
-listed in ``unhealthy_images`` launch instances that never become healthy.
+listed in ``unhealthy_images`` launch instances that never become healthy. With
+``boot_seconds`` an instance also stays ``Pending`` that long after its launch, as on a cloud.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class FakeProvider(FakeScalingAndNetwork, Provider):
         latency: float = 0.0,
         pending_polls: int = 1,
         delete_polls: int = 1,
+        boot_seconds: float = 0.0,
     ) -> None:
+        self.boot_seconds = boot_seconds
         self.state_path = state_path
         self.latency = latency
         self.pending_polls = pending_polls
@@ -230,6 +233,7 @@ class FakeProvider(FakeScalingAndNetwork, Provider):
                     "id": f"i-{number:08x}",
                     "state": PENDING,
                     "polls": 0,
+                    "launched": time.time(),
                     "ip": f"127.77.{number // 250 % 250}.{number % 250 + 1}",
                     "image_id": template.get("image_id"),
                 }
@@ -274,7 +278,8 @@ class FakeProvider(FakeScalingAndNetwork, Provider):
         for instance in raw["instances"]:
             if instance["state"] == PENDING:
                 instance["polls"] += 1
-                if instance["polls"] >= self.pending_polls:
+                booted = time.time() - instance.get("launched", 0.0) >= self.boot_seconds
+                if instance["polls"] >= self.pending_polls and booted:
                     instance["state"] = IN_SERVICE
                 changed = True
         if changed:
