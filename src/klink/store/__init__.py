@@ -80,7 +80,21 @@ def create_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return sa.create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
+    connect_args = {}
+    if "idle_in_transaction_session_timeout" not in url:
+        connect_args["options"] = (
+            f"-c idle_in_transaction_session_timeout={_IDLE_IN_TRANSACTION_MS}"
+        )
+    return sa.create_engine(
+        url, json_serializer=_json_dumps, pool_pre_ping=True, connect_args=connect_args
+    )
+
+
+# Klink never waits on anything but the database inside a transaction, so a session idle in one
+# for this long belongs to a process that is gone, paused or cut off: PostgreSQL ends it, and its
+# row locks (a deployment it was writing) go with it, so another worker can take that deployment
+# over instead of waiting for TCP to notice (hours). A URL's own ``options`` setting wins.
+_IDLE_IN_TRANSACTION_MS = 5000
 
 
 def migration_locations() -> list[str]:

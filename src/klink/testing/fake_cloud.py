@@ -14,6 +14,9 @@ as the same types.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from multiprocessing.managers import BaseManager
@@ -21,6 +24,8 @@ from typing import Any, ClassVar
 
 from klink.providers.base import Provider
 from klink.testing.fake_provider import FakeProvider
+
+log = logging.getLogger(__name__)
 
 AUTHKEY = b"klink-fake-cloud"  # loopback only; a fake's key, not a secret
 
@@ -42,16 +47,35 @@ class FakeCloud:
             pass
 
         Serving.register("provider", callable=lambda: provider)
-        self._server = Serving(address=("127.0.0.1", 0), authkey=AUTHKEY).get_server()
-        host, port = self._server.address  # type: ignore[misc,str-unpack]
+        server: Any = Serving(address=("127.0.0.1", 0), authkey=AUTHKEY).get_server()
+        # Not ``serve_forever``: it calls sys.exit in its thread and resets sys.stdout.
+        server.stop_event = self._stopped = threading.Event()
+        self._server = server
+        address: tuple[str, int] = server.address
+        host, port = address
         self.address = f"{host}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-cloud", daemon=True
-        )
+        self._thread = threading.Thread(target=self._accept, name="fake-cloud", daemon=True)
         self._thread.start()
 
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                connection = self._server.listener.accept()
+            except Exception as exc:  # a refused handshake, or the wake-up of ``close``
+                log.debug("fake cloud: connection refused: %s", exc)
+                continue
+            threading.Thread(
+                target=self._server.handle_request, args=(connection,), daemon=True
+            ).start()
+
     def close(self) -> None:
-        self._server.stop_event.set()  # type: ignore[attr-defined]
+        self._stopped.set()
+        host, _, port = self.address.rpartition(":")
+        # Wake the blocked accept; its handshake fails and the loop sees the stop.
+        with contextlib.suppress(OSError):
+            socket.create_connection((host, int(port)), timeout=2).close()
+        self._thread.join(timeout=5)
+        self._server.listener.close()
 
 
 def _forward(name: str) -> Callable[..., Any]:

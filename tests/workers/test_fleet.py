@@ -1,0 +1,162 @@
+"""Several engines on PostgreSQL (issue 19, part 2): ``klink serve`` with KLINK_ENGINE=0 and
+three ``klink worker`` processes share many deployments of many apps.
+
+- every action of every deployment runs exactly once per attempt, one worker at a time;
+- ``kill -9`` of a worker holding deployments: the others take them over within the lease,
+  and each ends with exactly one new group and nothing orphaned;
+- a worker cut off from PostgreSQL for longer than its lease (a partition: a proxy that stops
+  every byte) acts on none of the deployments taken over meanwhile, and rejoins once the
+  network is back.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.workers.fleet import LEASE, Fleet, check_exactly_once
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+def _apps(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{n}" for n in range(count)]
+
+
+def _held_by(fleet: Fleet, pid: int) -> dict[str, int]:
+    return {
+        i: r.cursor
+        for i, r in fleet.rows().items()
+        if r.lease_holder and f":{pid}-" in r.lease_holder and r.status in ("preparing", "running")
+    }
+
+
+def _last_starts(events: list[dict[str, object]], worker_pid: int) -> set[tuple[str, int, int]]:
+    last: dict[str, tuple[str, int, int]] = {}
+    for e in events:
+        if e["event"] == "start" and str(e["worker"]).endswith(f":{worker_pid}"):
+            last[str(e["id"])] = (str(e["id"]), int(str(e["seq"])), int(str(e["attempt"])))
+    return set(last.values())
+
+
+def test_every_action_runs_once_per_attempt_across_three_workers(fleet: Fleet) -> None:
+    fleet.serve()
+    apps = _apps("once", 12)
+    fleet.setup(apps)
+    fleet.fake.boot_seconds = 1.0  # instances take a second: deployments wait, leases go
+    workers = [fleet.worker(f"w{n}") for n in range(3)]
+    ids = fleet.deploy(apps)
+    fleet.wait_done(list(ids.values()))
+    fleet.check_completed(ids)
+    fleet.check_cloud(ids)
+    events = check_exactly_once(fleet, ids)
+    # The work was shared: every worker ran actions, and deployments moved between workers
+    # (a wait lets the lease go; whoever is free takes the next step).
+    by_worker = {str(e["worker"]) for e in events if e["event"] == "start"}
+    assert len(by_worker) == 3, by_worker
+    moved = {
+        d
+        for d in ids.values()
+        if len({e["worker"] for e in events if e["id"] == d and e["event"] == "start"}) > 1
+    }
+    assert moved
+    del workers
+
+
+def test_kill_9_of_a_worker_holding_deployments_others_take_them_over(fleet: Fleet) -> None:
+    fleet.serve()
+    apps = _apps("kill", 9)
+    fleet.setup(apps)
+    victim = fleet.worker("dead")
+    ids = fleet.deploy(apps)
+    deadline = time.monotonic() + 60
+    while not any(c >= 8 for c in _held_by(fleet, victim.pid).values()):
+        assert time.monotonic() < deadline, victim.output()
+        time.sleep(0.005)
+    others = [fleet.worker(f"w{n}") for n in range(2)]
+    time.sleep(0.5)  # the others start while the victim still works
+    while not _held_by(fleet, victim.pid):
+        time.sleep(0.002)
+    victim.kill9()
+    killed_at = time.time()
+    held = _held_by(fleet, victim.pid)  # its leases, frozen at its death
+    assert held
+    fleet.wait_done(list(ids.values()))
+    fleet.check_completed(ids)
+    fleet.check_cloud(ids)
+    events = fleet.journal()
+    check_exactly_once(fleet, ids, may_repeat=_last_starts(events, victim.pid))
+    for deployment_id in held:
+        taken = [
+            e
+            for e in events
+            if e["event"] == "claim" and e["id"] == deployment_id and e["t"] > killed_at
+        ]
+        assert taken, deployment_id
+        first = taken[0]
+        assert first["takeover"] is True  # from a dead holder's expired lease
+        assert not str(first["worker"]).endswith(f":{victim.pid}")
+        assert first["t"] - killed_at <= LEASE + 2.0, first  # within the lease (+ a poll)
+    del others
+
+
+def test_a_worker_cut_off_longer_than_its_lease_stops_acting_and_rejoins(fleet: Fleet) -> None:
+    fleet.serve()
+    first, later = _apps("cut", 9), _apps("back", 6)
+    fleet.setup(first + later)
+    cut = fleet.worker("cut", via_proxy=True)
+    proxy = fleet.proxies[0]
+    ids = fleet.deploy(first)
+    deadline = time.monotonic() + 60
+    while not any(c >= 8 for c in _held_by(fleet, cut.pid).values()):
+        assert time.monotonic() < deadline, cut.output()
+        time.sleep(0.005)
+    others = [fleet.worker(f"w{n}") for n in range(2)]
+    time.sleep(0.5)
+    while not _held_by(fleet, cut.pid):
+        time.sleep(0.002)
+    proxy.freeze()
+    frozen_at = time.time()
+    held = _held_by(fleet, cut.pid)
+    assert held
+    # The others take every deployment over while it is cut off: once its lease expired, or,
+    # for a row it was writing when cut, once PostgreSQL ended its idle transaction (5 s).
+    deadline = time.monotonic() + 20
+    while True:
+        taken = {
+            e["id"]
+            for e in fleet.journal()
+            if e["event"] == "claim" and e["id"] in held and e["t"] > frozen_at
+        }
+        if taken == set(held):
+            break
+        assert time.monotonic() < deadline, (held, taken)
+        time.sleep(0.1)
+    assert time.time() - frozen_at > LEASE  # cut off for longer than its lease
+    time.sleep(LEASE)  # and a little longer, while the others work on its deployments
+    proxy.thaw()
+    thawed_at = time.time()
+    more = fleet.deploy(later)
+    fleet.wait_done(list(ids.values()) + list(more.values()))
+    everything = {**ids, **more}
+    fleet.check_completed(everything)
+    fleet.check_cloud(everything)
+    events = fleet.journal()
+    mine = [e for e in events if str(e["worker"]).endswith(f":{cut.pid}")]
+    check_exactly_once(
+        fleet, everything, may_repeat=_last_starts([e for e in mine if e["t"] < thawed_at], cut.pid)
+    )
+    # After the partition, every action it ran followed a claim of its own made after it:
+    # nothing ran on a lease it held before being cut off.
+    claimed_again: set[str] = set()
+    for e in mine:
+        if e["t"] <= thawed_at:
+            continue
+        if e["event"] == "claim":
+            claimed_again.add(str(e["id"]))
+        elif e["event"] == "start":
+            assert e["id"] in claimed_again, e
+    # And it rejoined: it ran actions of deployments made after the partition.
+    assert any(e["event"] == "start" and e["id"] in set(more.values()) for e in mine), mine[-5:]
+    del others
