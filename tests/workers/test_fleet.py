@@ -11,10 +11,13 @@ three ``klink worker`` processes share many deployments of many apps.
 
 from __future__ import annotations
 
+import socket
 import time
 
+import httpx
 import pytest
 
+from tests.conftest import free_port
 from tests.workers.fleet import LEASE, Fleet, check_exactly_once
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -45,7 +48,11 @@ def test_every_action_runs_once_per_attempt_across_three_workers(fleet: Fleet) -
     apps = _apps("once", 12)
     fleet.setup(apps)
     fleet.fake.boot_seconds = 1.0  # instances take a second: deployments wait, leases go
-    workers = [fleet.worker(f"w{n}") for n in range(3)]
+    metrics_port = free_port()
+    workers = [
+        fleet.worker(f"w{n}", KLINK_WORKER_METRICS=f"127.0.0.1:{metrics_port}" if n == 0 else "")
+        for n in range(3)
+    ]
     ids = fleet.deploy(apps)
     fleet.wait_done(list(ids.values()))
     fleet.check_completed(ids)
@@ -61,7 +68,20 @@ def test_every_action_runs_once_per_attempt_across_three_workers(fleet: Fleet) -
         if len({e["worker"] for e in events if e["id"] == d and e["event"] == "start"}) > 1
     }
     assert moved
-    del workers
+    # Worker 0's /metrics counts exactly what its journal saw, under its own label.
+    label = f"{socket.gethostname()[:40]}:{workers[0].pid}"
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    for outcome in ("done", "waiting"):
+        journal = sum(
+            1
+            for e in events
+            if e["event"] == "end" and e["worker"] == label and e["outcome"] == outcome
+        )
+        sample = f'klink_engine_actions_total{{outcome="{outcome}",worker="{label}"}} {journal:.1f}'
+        assert sample in text, (sample, [x for x in text.splitlines() if "actions_total" in x])
+    claims = sum(1 for e in events if e["event"] == "claim" and e["worker"] == label)
+    assert f'klink_engine_claim_latency_seconds_count{{worker="{label}"}} {claims:.1f}' in text
+    assert 'klink_deployments{status="completed"} 12.0' in text
 
 
 def test_kill_9_of_a_worker_holding_deployments_others_take_them_over(fleet: Fleet) -> None:

@@ -193,6 +193,9 @@ def report_stuck(services: Services, engine: Engine, limit: float) -> list[Stuck
         try:
             d = DeploymentStore(engine).get(report.id)
             ctx = Context(d, services, d.plan[min(d.cursor, len(d.plan) - 1)])
+            if not ctx.prep.application:  # stuck before preparation read the app's record
+                record = services.metadata.application(d.app)
+                ctx.update(application=dict(record.get("metadata") or {}))
             targets = rooms(ctx)
             if targets:
                 text = f"Deployment {d.id} of {d.app}/{d.env} is stuck: {report.reason}"
