@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.conftest import world  # noqa: F401 - the deploy tests' world, shared
 from tests.workers.fleet import Fleet
 
 

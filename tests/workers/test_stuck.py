@@ -19,7 +19,7 @@ from klink import store
 from klink.deploy.metrics import EngineMetrics
 from klink.deploy.stuck import PREFIX, report_stuck
 from klink.deploy.tables import deployments
-from tests.deploy.conftest import FAST_PARAMS, IMG1, World, ready, world  # noqa: F401 - the fixture
+from tests.deploy.conftest import FAST_PARAMS, IMG1, World, ready
 
 ROOMS = {"deploymentRooms": {"prod": ["#deploys"]}}
 
