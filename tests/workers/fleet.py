@@ -58,6 +58,7 @@ class Process:
         self.name = name
         self.log = log
         self.handle = log.open("w")
+        self.metrics_url = ""
         self.process = subprocess.Popen(argv, env=env, stdout=self.handle, stderr=subprocess.STDOUT)
 
     @property
@@ -192,15 +193,38 @@ class Fleet:
             proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 5432))
             self.proxies.append(proxy)
             url = parsed.set(port=proxy.port).render_as_string(hide_password=False)
-        env = self.env(KLINK_DATABASE_URL=url, KLINK_ENGINE_WORKERS="2", **extra)
+        metrics = free_port()
+        env = self.env(
+            **{
+                "KLINK_DATABASE_URL": url,
+                "KLINK_ENGINE_WORKERS": "2",
+                "KLINK_WORKER_METRICS": f"127.0.0.1:{metrics}",
+                **extra,
+            }
+        )
         worker = Process(
             name,
             [sys.executable, "-c", WORKER, str(self.journals / f"{name}.jsonl")],
             env,
             self.root / f"{name}.log",
         )
+        worker.metrics_url = f"http://127.0.0.1:{metrics}/metrics"
         self.processes.append(worker)
         return worker
+
+    def wait_ready(self, workers: list[Process]) -> None:
+        """Until every worker serves its /metrics: its runtime is open, its engines started."""
+        deadline = time.monotonic() + 60
+        for worker in workers:
+            while True:
+                assert worker.process.poll() is None, worker.output()
+                try:
+                    if httpx.get(worker.metrics_url, timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, worker.output()
+                time.sleep(0.05)
 
     def close(self) -> None:
         for process in reversed(self.processes):

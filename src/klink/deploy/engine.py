@@ -45,6 +45,7 @@ from klink.deploy.model import (
 from klink.deploy.observe import EngineObserver, worker_name
 from klink.deploy.store import DeploymentStore, TaskSoFar, TaskUpdate
 from klink.deploy.strategies import strategy_of
+from klink.deploy.wakeup import Wakeup, idle_seconds
 from klink.errors import KlinkError
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,10 @@ class Engine:
 
 
 class EngineThreads:
-    """``workers`` threads running ``Engine.run_once`` until stopped (``klink serve``/worker)."""
+    """``workers`` threads running ``Engine.run_once`` until stopped (``klink serve``/worker).
+
+    An idle thread sleeps until the next claimable deployment is due, at most ``idle``
+    seconds, and wakes at once when work is announced (``klink.deploy.wakeup``)."""
 
     def __init__(self, engine_factory: Callable[[], Engine], workers: int, idle: float = 0.2):
         self.engine_factory = engine_factory
@@ -274,6 +278,8 @@ class EngineThreads:
         self.idle = idle
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.wakeup: Wakeup | None = None
+        self._wakeup_lock = threading.Lock()
 
     def start(self) -> None:
         for index in range(self.workers):
@@ -283,6 +289,10 @@ class EngineThreads:
 
     def _loop(self) -> None:
         engine = self.engine_factory()
+        with self._wakeup_lock:
+            if self.wakeup is None:
+                self.wakeup = Wakeup(engine.db.engine)
+            wakeup = self.wakeup
         while not self.stopping.is_set():
             try:
                 worked = engine.run_once()
@@ -290,11 +300,20 @@ class EngineThreads:
                 log.exception("engine worker")
                 worked = False
             if not worked:
-                self.stopping.wait(self.idle)
+                try:
+                    pause = idle_seconds(
+                        engine.db.next_claimable(engine.clock()), engine.clock(), self.idle
+                    )
+                except Exception:
+                    pause = self.idle
+                wakeup.wait(pause)
         engine.close()
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stopping.set()
+        if self.wakeup is not None:
+            self.wakeup.close()
+            self.wakeup.event.set()
         for thread in self.threads:
             thread.join(timeout)
         self.threads.clear()

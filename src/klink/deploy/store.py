@@ -23,6 +23,7 @@ from klink.deploy.history import History, to_deployment
 from klink.deploy.lifecycle import LOCK_ALLOWS
 from klink.deploy.model import ACTIVE, FINAL, Deployment
 from klink.deploy.tables import deploy_lock, deploy_logs, deploy_slots, deploy_tasks, deployments
+from klink.deploy.wakeup import announce
 from klink.errors import Conflict, Locked, NotFound
 
 GLOBAL = "global"
@@ -187,6 +188,7 @@ class DeploymentStore(History):
                 )
             )
             self._log(conn, d.id, now, [f"{d.kind} requested by {d.user}: {d.message}"])
+            announce(conn)
 
     def set_lock(self, message: str, actor: str, now: datetime) -> None:
         with store.write(self.engine) as conn:
@@ -323,6 +325,19 @@ class DeploymentStore(History):
                     .values(lease_expires=now + timedelta(seconds=lease_seconds))
                 ).rowcount
             )
+
+    def next_claimable(self, now: datetime) -> datetime | None:
+        """When the next deployment nobody holds is due (an idle engine sleeps until then)."""
+        free = sa.or_(deployments.c.lease_expires.is_(None), deployments.c.lease_expires < now)
+        with store.read(self.engine) as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(deployments.c.not_before)).where(
+                    deployments.c.status.in_(ACTIVE), free
+                )
+            ).scalar()
+        if value is None:
+            return None
+        return store.UtcDateTime().process_result_value(value, conn.dialect)
 
     def next_due(self) -> datetime | None:
         with store.read(self.engine) as conn:
@@ -468,6 +483,8 @@ class DeploymentStore(History):
                 .values(**_values(d), updated_at=now, **({"not_before": now} if due else {}))
             )
             self._log(conn, d.id, now, lines)
+            if due:
+                announce(conn)
             if d.status in FINAL:
                 self.release_slot(conn, d)
             return d
@@ -496,6 +513,7 @@ class DeploymentStore(History):
                 .values(**_values(d), updated_at=now, not_before=now)
             )
             self._log(conn, d.id, now, lines)
+            announce(conn)
             return d
 
     def reset_task(self, conn: Connection, deployment_id: str, seq: int) -> None:
