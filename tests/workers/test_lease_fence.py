@@ -16,16 +16,14 @@ import pytest
 
 from klink import store
 from klink.deploy import plan as planner
-from klink.deploy.context import Services
 from klink.deploy.engine import Engine
 from klink.deploy.model import Deployment
 from klink.deploy.observe import EngineObserver
 from klink.deploy.store import DeploymentStore
-from klink.notify import Dispatcher
 from klink.providers.base import TargetGroupSpec
 from klink.service.runtime import utcnow
 from klink.testing.fake_provider import FakeProvider
-from klink.testing.fake_sources import FakeConfig, FakeMetadata
+from klink.testing.fake_sources import fake_services
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -83,26 +81,6 @@ class LateAnswers(DeploymentStore):
         return held
 
 
-def _services(fake: FakeProvider) -> Services:
-    metadata = FakeMetadata()
-    metadata.envs["prod"] = {"provider": "local"}
-    metadata.apps["search"] = {"contact": "t@example.com"}
-    return Services(
-        metadata=metadata,
-        config=FakeConfig(
-            {
-                "application-properties.json": {"service.port": 8080},
-                "deployment-params.json": {"targetGroups": ["web"]},
-                "launch-data.json": [],
-            }
-        ),
-        provider_for=lambda env, meta: fake,
-        notifier=Dispatcher(post=lambda url, body: 200),
-        probe=lambda url: True,
-        clock=utcnow,
-    )
-
-
 def test_an_answer_that_comes_after_the_lease_stops_the_engine_before_the_next_action(
     postgres_url: str,
 ) -> None:
@@ -112,7 +90,7 @@ def test_an_answer_that_comes_after_the_lease_stops_the_engine_before_the_next_a
     fake.ensure_target_group(TargetGroupSpec(name="web", port=8080))
     fake.add_image("img-1", "search")
     clocks = Clocks()
-    services = _services(fake)
+    services = fake_services(fake, ["search"])
     seen = Starts()
     late = LateAnswers(engine, clocks, at=2)
     a = Engine(
