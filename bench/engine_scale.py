@@ -17,7 +17,8 @@ its claims and actions, from which the figures come:
 
 Goals: claim p99 < 100 ms at 100 concurrent; 100 with waits <= 2x one. Writes
 ``bench/results/engine_scale.json``. Run: ``.venv/bin/python bench/engine_scale.py`` (about 10
-minutes on 2 cores; ``--quick`` skips the 1,000 case).
+minutes on 2 cores; ``--quick`` skips the 1,000 case; ``--cpu`` runs only 100 concurrent on 1
+and 4 workers and says which processes used the CPU).
 """
 
 from __future__ import annotations
@@ -120,6 +121,37 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid``; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _cpu_split(fleet: Fleet, workers: list[Any]) -> dict[str, float]:
+    serve = next(p for p in fleet.processes if p.name == "serve")
+    return {
+        "workers": sum(_cpu(w.pid) for w in workers),
+        "serve": _cpu(serve.pid),
+        "postgres": sum(_cpu(pid) for pid in _postgres_pids()),
+        "fake_cloud_and_bench": sum(os.times()[:2]),
+    }
+
+
 def run(fleet: Fleet, workers: int, count: int, tag: str) -> dict[str, Any]:
     """``count`` concurrent deployments of new apps on ``workers`` fresh worker processes."""
     apps = [f"{tag}{n:04d}" for n in range(count)]
@@ -127,8 +159,11 @@ def run(fleet: Fleet, workers: int, count: int, tag: str) -> dict[str, Any]:
     started = [fleet.worker(f"{tag}w{n}") for n in range(workers)]
     fleet.wait_ready(started)  # every worker has opened its runtime and is polling
     t0 = time.time()
+    before = _cpu_split(fleet, started)
     ids = fleet.deploy(apps)
     fleet.wait_done(list(ids.values()), timeout=3600)
+    after = _cpu_split(fleet, started)
+    cpu = {k: round(after[k] - before[k], 1) for k in before}
     for process in started:
         process.stop()
     fleet.processes = [p for p in fleet.processes if p not in started]
@@ -165,11 +200,22 @@ def run(fleet: Fleet, workers: int, count: int, tag: str) -> dict[str, Any]:
         "claims": len(claims),
         "claim_ms_p50": round(_pct(claims, 0.5), 1),
         "claim_ms_p99": round(_pct(claims, 0.99), 1),
+        "cpu_seconds": cpu,  # while the deployments ran (PostgreSQL: every backend)
     }
 
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    if "--cpu" in sys.argv:  # where the time goes at 100 concurrent, 1 and 4 workers
+        with postgres() as base:
+            fleet = Fleet(Path(tempfile.mkdtemp(prefix="klink-bench-cpu-")), _database(base, "c"))
+            try:
+                fleet.serve()
+                for workers in (1, 4):
+                    print(json.dumps(run(fleet, workers, 100, f"c{workers}x")), flush=True)
+            finally:
+                fleet.close()
+        return
     root = Path(tempfile.mkdtemp(prefix="klink-bench-scale-"))
     rows: list[dict[str, Any]] = []
     waits: list[dict[str, Any]] = []

@@ -6,18 +6,25 @@ three ``klink worker`` processes share many deployments of many apps.
   and each ends with exactly one new group and nothing orphaned;
 - a worker cut off from PostgreSQL for longer than its lease (a partition: a proxy that stops
   every byte) acts on none of the deployments taken over meanwhile, and rejoins once the
-  network is back.
+  network is back;
+- deployments on the local provider (real instances, HAProxy) go through the workers as well.
 """
 
 from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 
+from klink.providers import base
+from klink.providers.local import control
+from klink.providers.local.provider import LocalProvider
 from tests.conftest import free_port
+from tests.local.conftest import get_json, make_image
 from tests.workers.fleet import LEASE, Fleet, check_exactly_once
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -181,3 +188,83 @@ def test_a_worker_cut_off_longer_than_its_lease_stops_acting_and_rejoins(fleet: 
     # And it rejoined: it ran actions of deployments made after the partition.
     assert any(e["event"] == "start" and e["id"] in set(more.values()) for e in mine), mine[-5:]
     del others
+
+
+def test_local_provider_deployments_run_through_the_workers_too(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Real instances (processes) behind a real HAProxy, deployed by the workers beside fake
+    cloud deployments: hello v1 then v2 on ``dev`` (local provider, the local cloud daemon of
+    the shared home), four apps on the fake cloud meanwhile."""
+    port, frontend = free_port(), free_port()
+    fleet.serve()
+    apps = _apps("mix", 4)
+    fleet.setup(apps)
+    cloud = LocalProvider.from_environment(
+        "dev", {"provider": "local"}, SimpleNamespace(home=fleet.home)
+    )
+    assert isinstance(cloud, LocalProvider)
+    try:
+        cloud.ensure_target_group(
+            base.TargetGroupSpec(
+                name="hello-dev",
+                port=port,
+                health_check_path="/healthcheck",
+                health_check_interval_seconds=1,
+                healthy_threshold=2,
+                unhealthy_threshold=2,
+                deregistration_delay_seconds=1,
+                frontend_port=frontend,
+            )
+        )
+        defaults = {
+            "deployment-params.json": {
+                "healthCheckIntervalSeconds": 1,
+                "instanceHealthyAttempts": 20,
+                "loadBalancerHealthyAttempts": 30,
+                "targetGroups": ["hello-dev"],
+                "desiredCapacity": 2,
+                "max": 2,
+            },
+            "application-properties.json": {
+                "service.port": port,
+                "healthcheck.path": "/healthcheck",
+            },
+        }
+        with fleet.http() as http:
+            meta = {"metadata": {"provider": "local", "defaults": defaults}}
+            assert http.put("/metadata/environments/dev", json=meta).status_code < 300
+            app = {"metadata": {"contact": "team@example.com"}}
+            assert http.put("/metadata/applications/hello", json=app).status_code < 300
+            assert http.post("/config/repos/hello/dev").status_code < 300
+        images = [make_image(fleet.home, v, tmp_path) for v in ("1.0", "2.0")]
+        workers = [fleet.worker(f"w{n}") for n in range(3)]
+        fleet.wait_ready(workers)
+        ids = fleet.deploy(apps)
+        local = []
+        for image in images:
+            with fleet.http() as http:
+                answer = http.post(
+                    "/deploy/hello/dev", json={"image": image.id, "message": "local"}
+                )
+                assert answer.status_code == 201, answer.text
+                local.append(answer.json()["id"])
+            fleet.wait_done([local[-1]], timeout=120)
+        fleet.wait_done(list(ids.values()))
+        everything = {**ids, "hello-1": local[0], "hello-2": local[1]}
+        fleet.check_completed(everything)
+        fleet.check_cloud(ids)
+        check_exactly_once(fleet, everything)
+        assert [g.name for g in cloud.list_groups(r"hello-dev-v\d{3}")] == ["hello-dev-v001"]
+        group = cloud.describe_group("hello-dev-v001")
+        assert len(group.instances) == 2
+        assert get_json(f"http://127.0.0.1:{frontend}/healthcheck")["version"] == "2.0"
+        ran_local = {
+            str(e["worker"]) for e in fleet.journal() if e["event"] == "start" and e["id"] in local
+        }
+        assert ran_local  # by the worker processes (journalled), not by the server
+    finally:
+        for process in fleet.processes:
+            process.stop()
+        cloud.close()
+        control.stop_all(fleet.home, grace=2.0)

@@ -8,8 +8,8 @@ see AWS: ``FakeCloud`` serves a FakeProvider from the test's own process (a
 serialising calls), so the test inspects the very object the workers changed. In the workers,
 ``FakeCloudProvider`` (registered in place of a provider by the test's harness) forwards every
 call of the provider interface to it; an environment's metadata names the server
-(``fakeCloud: "127.0.0.1:PORT"``). Errors raised by the fake (``NotFound``…) reach the caller
-as the same types.
+(``fakeCloud: "127.0.0.1:PORT"``; an environment without it gets the real local provider).
+Errors raised by the fake (``NotFound``…) reach the caller as the same types.
 """
 
 from __future__ import annotations
@@ -99,6 +99,13 @@ class FakeCloudProvider(Provider):
 
     @classmethod
     def from_environment(cls, env: str, metadata: Mapping[str, Any], settings: Any) -> Provider:
+        """The fake for an environment that names one (``fakeCloud``), else the real local
+        provider: a test registers this class as ``local`` and still deploys to real local
+        environments beside the fake ones."""
+        if "fakeCloud" not in metadata:
+            from klink.providers.local import LocalProvider
+
+            return LocalProvider.from_environment(env, metadata, settings)
         return cls(str(metadata["fakeCloud"]))
 
     def remote(self) -> Any:
