@@ -28,7 +28,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,8 +41,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import free_port
-from tests.fixtures_postgres import _as_user, _bin, _has_user
+from tests.fixtures_postgres import postgres_server
 from tests.workers.fleet import Fleet
 
 from klink import store
@@ -54,53 +52,10 @@ BOOT = 3.0  # seconds an instance takes to exist and turn healthy in the "waits"
 
 @contextmanager
 def postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL on a free loopback port; yields a URL to an empty database."""
-    import psycopg
-
-    root = Path(tempfile.mkdtemp(prefix="klink-bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres" if _has_user("postgres") else "nobody")
-        root.chmod(0o700)
-    data, port = root / "data", free_port()
-    subprocess.run(
-        _as_user([_bin("initdb"), "-D", str(data), "-U", "klink", "--auth=trust", "-E", "UTF8"]),
-        check=True,
-        capture_output=True,
-    )
-    server = subprocess.Popen(
-        _as_user(
-            [
-                _bin("postgres"),
-                "-D",
-                str(data),
-                "-p",
-                str(port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(root),
-                "-c",
-                "fsync=off",
-                "-c",
-                "max_connections=300",
-            ]
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    dsn = f"host=127.0.0.1 port={port} user=klink dbname=postgres"
-    for _ in range(300):
-        try:
-            psycopg.connect(dsn).close()
-            break
-        except psycopg.OperationalError:
-            time.sleep(0.1)
-    try:
-        yield f"postgresql+psycopg://klink@127.0.0.1:{port}/"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
+    """The tests' PostgreSQL server (``tests/fixtures_postgres.py``, its generator run as a
+    context manager); yields the URL of the server, to which a database name is appended."""
+    with contextmanager(postgres_server.__wrapped__)() as (host, port):
+        yield f"postgresql+psycopg://klink@{host}:{port}/"
 
 
 def _database(base: str, name: str) -> str:
