@@ -95,6 +95,11 @@ def open_private(path: Path | str) -> BinaryIO:
     return os.fdopen(fd, "ab")
 
 
+def _listen_text(value: str) -> str:
+    parse_listen(value)
+    return value
+
+
 def _get(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -118,6 +123,10 @@ class Settings:
     engine_enabled: bool = True
     engine_workers: int = 4
     lease_seconds: float = 30.0
+    # An active deployment without progress for this long is reported (klink.deploy.stuck).
+    stuck_seconds: float = 600.0
+    # HOST:PORT where `klink worker` serves /metrics (Prometheus); empty: not served.
+    worker_metrics_listen: str = ""
     notify_webhook_url: str = ""
     notify_slack_url: str = ""
     build_timeout_seconds: float = 900.0
@@ -167,6 +176,8 @@ class Settings:
             engine_enabled=_get(env, "KLINK_ENGINE", _bool, True),
             engine_workers=_get(env, "KLINK_ENGINE_WORKERS", _int, 4),
             lease_seconds=_get(env, "KLINK_LEASE_SECONDS", _float, 30.0),
+            stuck_seconds=_get(env, "KLINK_STUCK_SECONDS", _float, 600.0),
+            worker_metrics_listen=_get(env, "KLINK_WORKER_METRICS", _listen_text, ""),
             notify_webhook_url=_get(env, "KLINK_NOTIFY_WEBHOOK_URL", str, ""),
             notify_slack_url=_get(env, "KLINK_NOTIFY_SLACK_URL", str, ""),
             build_timeout_seconds=_get(env, "KLINK_BUILD_TIMEOUT", _float, 900.0),

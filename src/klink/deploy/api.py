@@ -24,8 +24,10 @@ from klink.deploy.commands import Actor, Commands
 from klink.deploy.context import Services
 from klink.deploy.engine import Engine, EngineThreads
 from klink.deploy.expiry import ExpiryScheduler
+from klink.deploy.metrics import watch
 from klink.deploy.services import runtime_services
 from klink.deploy.store import DeploymentStore
+from klink.deploy.stuck import StuckScheduler
 from klink.providers.local import health as local_health
 from klink.service import Runtime, admin, make_service, reader, runtime_of
 from klink.service.auth import deployer
@@ -275,12 +277,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         return found
 
     expiry = ExpiryScheduler(services, DeploymentStore(runtime.engine))
+    stuck = StuckScheduler(services, runtime.engine, runtime.settings.stuck_seconds)
     on_start, on_stop = [start_engine], [stop_engine]
     if runtime.settings.schedules_enabled:
-        on_start.append(expiry.start)
-        on_stop.append(expiry.stop)
+        on_start += [expiry.start, stuck.start]
+        on_stop += [expiry.stop, stuck.stop]
 
-    return make_service(
+    app = make_service(
         "deploy",
         runtime,
         [router, read_router],
@@ -289,3 +292,5 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Resumable red-black deployments with pause, undo, rollback and history",
         checks=[local_cloud(runtime, local_health.healthy)],
     )
+    watch(app.state.metrics_registry, runtime)
+    return app

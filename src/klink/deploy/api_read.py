@@ -148,3 +148,19 @@ def running(
     if app is not None:
         names.check_name(app, "app")
     return {"running": history.running(runtime_of(request).engine, app)}
+
+
+@read_router.get("/stuck")
+def stuck(
+    request: Request,
+    _p: Annotated[Principal, Depends(reader)],
+    seconds: Annotated[float | None, Query(gt=0)] = None,
+) -> dict[str, Any]:
+    """Active deployments without progress for longer than ``seconds`` (default
+    ``KLINK_STUCK_SECONDS``), each with its action and why (``klink.deploy.stuck``)."""
+    from klink.deploy.stuck import find_stuck
+
+    runtime = runtime_of(request)
+    limit = seconds if seconds is not None else runtime.settings.stuck_seconds
+    found = find_stuck(runtime.engine, runtime.clock(), limit)
+    return {"seconds": limit, "deployments": [r.to_json() for r in found]}
