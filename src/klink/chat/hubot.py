@@ -26,10 +26,14 @@ from klink.chat import commands, signing
 from klink.chat.commands import Outcome
 from klink.errors import InvalidInput
 from klink.service.auth import runtime_of
+from klink.service.openapi import errors
 
 PROG = "klink"
 TIMESTAMP_HEADER = "x-klink-request-timestamp"
 SIGNATURE_HEADER = "x-klink-signature"
+# Signed by the sender (no token): 401 when the signature or its time is wrong, 404 when
+# this front door has no secret set here, 413 for a body over the limit.
+SIGNED = errors(401, 404, 413)
 router = APIRouter(tags=["hubot"])
 
 
@@ -63,7 +67,7 @@ class HubotReply:
             yield (json.dumps(line) + "\n").encode()
 
 
-@router.post("/hubot")
+@router.post("/hubot", responses=SIGNED)
 async def hubot(request: Request) -> StreamingResponse:
     runtime = runtime_of(request)
     body = await signing.verified_body(

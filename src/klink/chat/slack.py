@@ -33,6 +33,7 @@ from klink.metadata.client import MetadataClient
 from klink.names import is_valid_name
 from klink.notify import slack_blocks
 from klink.service.auth import runtime_of
+from klink.service.openapi import errors
 from klink.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 PROG = "/klink"
 BUTTON_VERBS = frozenset(verb for verb, _label, _style in slack_blocks.BUTTONS)
 LONG_OUTPUT_LINES = 12
+# Signed by the sender (no token): 401 when the signature or its time is wrong, 404 when
+# this front door has no secret set here, 413 for a body over the limit.
+SIGNED = errors(401, 404, 413)
 router = APIRouter(tags=["slack"])
 
 
@@ -171,7 +175,7 @@ def _runner(request: Request) -> commands.Runner:
     return runner
 
 
-@router.post("/slack/commands")
+@router.post("/slack/commands", responses=SIGNED)
 async def slash_command(request: Request) -> Response:
     body = await _verified(request)
     form = _form(body)
@@ -191,7 +195,7 @@ async def slash_command(request: Request) -> Response:
     return JSONResponse({"response_type": "in_channel", "text": f"{_header(decided)}: running…"})
 
 
-@router.post("/slack/events")
+@router.post("/slack/events", responses=SIGNED)
 async def events(request: Request) -> Response:
     body = await _verified(request)
     try:
@@ -242,7 +246,7 @@ def _mention(
     runner.start(decided, reply)
 
 
-@router.post("/slack/actions")
+@router.post("/slack/actions", responses=SIGNED)
 async def actions(request: Request) -> Response:
     body = await _verified(request)
     try:

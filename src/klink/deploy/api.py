@@ -32,8 +32,12 @@ from klink.providers.local import health as local_health
 from klink.service import Runtime, admin, make_service, reader, runtime_of
 from klink.service.auth import deployer
 from klink.service.health import local_cloud
+from klink.service.openapi import errors
 
 router = APIRouter(tags=["deploy"])
+# A new deployment: 201 (a dry run answers 200 with the plan); 409 when app+env is busy or
+# Klink is locked; 502 when the cloud refuses a read of a dry run.
+CREATED = {201: {"description": "The deployment was created"}, **errors(409, 502)}
 
 
 class DeployBody(BaseModel):
@@ -95,7 +99,7 @@ Deployer = Annotated[Principal, Depends(deployer)]
 Admin = Annotated[Principal, Depends(admin)]
 
 
-@router.post("/{app}/{env}")
+@router.post("/{app}/{env}", responses=CREATED)
 def create_deployment(
     app: str, env: str, body: DeployBody, request: Request, response: Response, principal: Deployer
 ) -> dict[str, Any]:
@@ -115,7 +119,7 @@ def create_deployment(
     return result
 
 
-@router.post("/{app}/{env}/promote")
+@router.post("/{app}/{env}/promote", responses=CREATED)
 def promote(
     app: str, env: str, body: PromoteBody, request: Request, response: Response, principal: Deployer
 ) -> dict[str, Any]:
@@ -136,7 +140,7 @@ def promote(
     return result
 
 
-@router.post("/deployments/{deployment_id}/approve")
+@router.post("/deployments/{deployment_id}/approve", responses=errors(409))
 def approve(
     deployment_id: str, body: DecisionBody, request: Request, principal: Reader
 ) -> dict[str, Any]:
@@ -144,14 +148,14 @@ def approve(
     return commands_of(request).approve(actor_of(principal), principal, deployment_id, body.message)
 
 
-@router.post("/deployments/{deployment_id}/reject")
+@router.post("/deployments/{deployment_id}/reject", responses=errors(409))
 def reject(
     deployment_id: str, body: DecisionBody, request: Request, principal: Reader
 ) -> dict[str, Any]:
     return commands_of(request).reject(actor_of(principal), principal, deployment_id, body.message)
 
 
-@router.post("/deployments/{deployment_id}/override")
+@router.post("/deployments/{deployment_id}/override", responses=errors(409))
 def override(
     deployment_id: str, body: DecisionBody, request: Request, principal: Admin
 ) -> dict[str, Any]:
@@ -160,7 +164,7 @@ def override(
     )
 
 
-@router.post("/{app}/{env}/rollback")
+@router.post("/{app}/{env}/rollback", responses=CREATED)
 def rollback(
     app: str, env: str, body: MessageBody, request: Request, response: Response, principal: Deployer
 ) -> dict[str, Any]:
@@ -173,7 +177,7 @@ def rollback(
     return result
 
 
-@router.post("/{app}/{env}/redeploy")
+@router.post("/{app}/{env}/redeploy", responses=CREATED)
 def redeploy(
     app: str, env: str, body: MessageBody, request: Request, response: Response, principal: Deployer
 ) -> dict[str, Any]:
@@ -186,7 +190,7 @@ def redeploy(
     return result
 
 
-@router.post("/{app}/{env}/pause")
+@router.post("/{app}/{env}/pause", responses=errors(409))
 def pause(
     app: str, env: str, request: Request, principal: Deployer, body: MessageBody | None = None
 ) -> dict[str, Any]:
@@ -195,25 +199,25 @@ def pause(
     return commands_of(request).pause(actor_of(principal), app, env, message)
 
 
-@router.post("/{app}/{env}/resume")
+@router.post("/{app}/{env}/resume", responses=errors(409))
 def resume(app: str, env: str, request: Request, principal: Deployer) -> dict[str, Any]:
     _target(app, env, principal)
     return commands_of(request).resume(actor_of(principal), app, env)
 
 
-@router.post("/{app}/{env}/cancel")
+@router.post("/{app}/{env}/cancel", responses=errors(409))
 def cancel(app: str, env: str, request: Request, principal: Deployer) -> dict[str, Any]:
     _target(app, env, principal)
     return commands_of(request).cancel(actor_of(principal), app, env)
 
 
-@router.post("/{app}/{env}/retry")
+@router.post("/{app}/{env}/retry", responses=errors(409))
 def retry(app: str, env: str, request: Request, principal: Deployer) -> dict[str, Any]:
     _target(app, env, principal)
     return commands_of(request).retry(actor_of(principal), app, env)
 
 
-@router.post("/{app}/{env}/undo")
+@router.post("/{app}/{env}/undo", responses=errors(409, 502))
 def undo(
     app: str, env: str, request: Request, principal: Deployer, body: MessageBody | None = None
 ) -> dict[str, Any]:
@@ -222,13 +226,13 @@ def undo(
     return commands_of(request).undo(actor_of(principal), app, env, message, dry_run=dry)
 
 
-@router.post("/{app}/{env}/unlock")
+@router.post("/{app}/{env}/unlock", responses=errors(409))
 def unlock(app: str, env: str, request: Request, principal: Admin) -> dict[str, Any]:
     _target(app, env, principal)
     return commands_of(request).unlock(actor_of(principal), app, env)
 
 
-@router.post("/{app}/{env}/resize")
+@router.post("/{app}/{env}/resize", responses=CREATED)
 def resize(
     app: str, env: str, body: ResizeBody, request: Request, response: Response, principal: Deployer
 ) -> dict[str, Any]:

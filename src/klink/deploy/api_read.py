@@ -17,6 +17,7 @@ from klink.deploy.store import DeploymentStore
 from klink.deploy.waiting import annotate, waiting_for
 from klink.errors import InvalidInput
 from klink.service import reader, runtime_of
+from klink.service.openapi import errors
 
 read_router = APIRouter(tags=["deploy"])
 
@@ -32,7 +33,7 @@ def services_of(request: Request) -> Services:
     return services
 
 
-@read_router.get("/{app}/{env}/images")
+@read_router.get("/{app}/{env}/images", responses=errors(502))
 def images(
     app: str, env: str, request: Request, _p: Annotated[Principal, Depends(reader)]
 ) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def images(
     return {"images": reads.images(services_of(request), app, env)}
 
 
-@read_router.get("/{app}/{env}/boxes")
+@read_router.get("/{app}/{env}/boxes", responses=errors(502))
 def boxes(
     app: str, env: str, request: Request, _p: Annotated[Principal, Depends(reader)]
 ) -> dict[str, Any]:
@@ -154,7 +155,7 @@ def running(
 def stuck(
     request: Request,
     _p: Annotated[Principal, Depends(reader)],
-    seconds: Annotated[float | None, Query(gt=0)] = None,
+    seconds: Annotated[float | None, Query(gt=0, le=366 * 86400)] = None,
 ) -> dict[str, Any]:
     """Active deployments without progress for longer than ``seconds`` (default
     ``KLINK_STUCK_SECONDS``), each with its action and why (``klink.deploy.stuck``)."""

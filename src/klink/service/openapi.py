@@ -16,8 +16,7 @@ app's ``openapi()`` with one that rewrites each operation once, when it is first
 - ``/healthcheck`` documents its 500 (a dependency failed) with the health body.
 
 Inference keeps the declarations in the routes short and the same everywhere; what inference
-cannot know (a 409, a 502 from the cloud, a 201 of an upsert) the route declares. The deploy
-service's routes are described by ``_DECLARED`` below until its API declares them itself.
+cannot know (a 409, a 502 from the cloud, a 201 of an upsert) the route declares.
 """
 
 from __future__ import annotations
@@ -78,26 +77,6 @@ _HEALTH = {
     },
 }
 
-# What the deploy service's routes answer beyond inference: (method, path) -> statuses.
-# deploy/api.py is being rewritten; these move into its routes' ``responses=`` after that.
-_DEPLOY_CONTROL = (409,)
-_DECLARED: dict[str, dict[tuple[str, str], tuple[int, ...]]] = {
-    "deploy": {
-        ("post", "/{app}/{env}"): (201, 409, 502),
-        ("post", "/{app}/{env}/rollback"): (201, 409, 502),
-        ("post", "/{app}/{env}/redeploy"): (201, 409, 502),
-        ("post", "/{app}/{env}/pause"): _DEPLOY_CONTROL,
-        ("post", "/{app}/{env}/resume"): _DEPLOY_CONTROL,
-        ("post", "/{app}/{env}/cancel"): _DEPLOY_CONTROL,
-        ("post", "/{app}/{env}/retry"): _DEPLOY_CONTROL,
-        ("post", "/{app}/{env}/undo"): (409, 502),
-        ("post", "/{app}/{env}/unlock"): _DEPLOY_CONTROL,
-        ("post", "/{app}/{env}/resize"): (409, 502),
-        ("get", "/{app}/{env}/images"): (502,),
-        ("get", "/{app}/{env}/boxes"): (502,),
-    }
-}
-
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: each status with its description and the error body."""
@@ -154,12 +133,7 @@ def _constrain(schema: dict[str, Any], rule: str) -> None:
 def _rewrite(service: str, route: APIRoute, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
-    declared = _DECLARED.get(service, {}).get((method, route.path), ())
-    for status in sorted(_inferred(route, operation) | set(declared)):
-        if status < 400:
-            success = {**responses.get("200", {}), "description": "Created"}
-            responses.setdefault(str(status), success)
-            continue
+    for status in sorted(_inferred(route, operation)):
         responses[str(status)] = _error_response(status, responses.get(str(status)))
     for code, response in list(responses.items()):
         if code.isdigit() and int(code) >= 400:
