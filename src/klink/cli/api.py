@@ -232,8 +232,10 @@ class _Stream:
     def __enter__(self) -> Response:
         response = self.api.send(self.method, self.path, **self.kwargs)
         if response.status_code >= 400:
+            # Read the error body before the connection goes: it may not have arrived whole.
+            message = describe_error(response)
             self.__exit__()
-            raise CliError(describe_error(response))
+            raise CliError(message)
         return response
 
     def __exit__(self, *_exc: object) -> None:
