@@ -250,3 +250,19 @@ def test_unreachable_notifier_url_is_only_logged() -> None:
 def test_http_get_of_engine_is_not_needed_for_reads(world: World) -> None:
     assert httpx  # the API answers reads without any engine running
     assert world.client.get("/deploy/in-progress").status_code == 200
+
+
+def test_history_filters_by_person(world: World) -> None:
+    ready(world)
+    deployed(world, IMG1)
+    token = world.ok("POST", "/auth/tokens", json={"name": "alice", "role": "deployer"})["token"]
+    response = world.client.post(
+        "/deploy/search/prod",
+        json={"image": IMG2, "message": "m"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text
+    mine = world.ok("GET", "/deploy/deployments", params={"user": "alice"})["deployments"]
+    assert [d["user"] for d in mine] == ["alice"]
+    everyone = world.ok("GET", "/deploy/deployments")["deployments"]
+    assert len(everyone) == 2

@@ -368,3 +368,14 @@ def test_errors_that_keep_failing_in_preparation_end_it_invalid(world: World) ->
     assert d["status"] not in ACTIVE
     again = world.client.post("/deploy/search/prod", json={"image": IMG1, "message": "m"})
     assert again.status_code == 201  # the slot is free
+
+
+def test_a_commit_that_is_not_a_ref_is_refused_before_anything_is_stored(world: World) -> None:
+    """``HEAD;id`` was accepted (201) and left invalid, while its dry run answered 400."""
+    ready(world)
+    for dry in (False, True):
+        body = {"image": IMG1, "message": "m", "commit": "HEAD;id", "dryRun": dry}
+        refused = world.client.post("/deploy/search/prod", json=body)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["field"] == "commit"
+    assert world.ok("GET", "/deploy/deployments")["deployments"] == []

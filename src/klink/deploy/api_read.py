@@ -66,6 +66,7 @@ def list_deployments(
     status: str | None = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    user: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
 ) -> dict[str, Any]:
     if app is not None:
         names.check_name(app, "app")
@@ -76,7 +77,7 @@ def list_deployments(
     if since is not None and since.tzinfo is None:
         raise InvalidInput("since needs a time zone (e.g. 2026-01-01T00:00:00Z)", field="since")
     store = _store(request)
-    found = store.find(app=app, env=env, status=status, since=since, limit=limit)
+    found = store.find(app=app, env=env, status=status, since=since, limit=limit, user=user)
     annotate(store.engine, found)
     return {"deployments": [d.summary() for d in found]}
 

@@ -57,8 +57,11 @@ class History:
         since: datetime | None = None,
         limit: int = 100,
         kinds: tuple[str, ...] | None = None,
+        user: str | None = None,
     ) -> list[Deployment]:
         query = sa.select(deployments)
+        if user:
+            query = query.where(deployments.c.user == user)
         if kinds:
             query = query.where(deployments.c.kind.in_(kinds))
         if app:

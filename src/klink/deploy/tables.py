@@ -46,6 +46,8 @@ deployments = sa.Table(
     sa.Column("finished_at", UtcDateTime(), nullable=True),
     sa.Index("ix_deployments_app_env", "app", "env", "created_at"),
     sa.Index("ix_deployments_status", "status", "not_before"),
+    sa.Index("ix_deployments_created", "created_at"),
+    sa.Index("ix_deployments_user", "user", "created_at"),
 )
 
 deploy_tasks = sa.Table(

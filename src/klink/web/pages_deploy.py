@@ -1,9 +1,8 @@
 """Deployments: the history, one deployment (live), and the diff between two of them.
 
-The history filters by app, env and status in the deploy API; the person filter is applied
-here to the newest ``SCAN`` deployments the other filters return (the API has no ``user``
-filter), which the page says. A filter that is not a name, a status or a number is a 400 page
-naming it (the deploy API's own validation, shown as a page).
+The history filters by app, env, status and person in the deploy API. A filter that is not a
+name, a status or a number is a 400 page naming it (the deploy API's own validation, shown as
+a page).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from klink.web.session import Session
 
 router = APIRouter(include_in_schema=False)
 Visitor = Annotated[Session, Depends(signed_in)]
-SCAN = 300  # deployments read to filter by person (the deploy API has no user filter)
 ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 
 
@@ -43,13 +41,11 @@ def history(
         "status": status or None,
     }
     person = (user or "").strip() or None
-    found = reads.deploy.deployments(**filters, limit=SCAN if person else limit)
-    if person:
-        found = [d for d in found if d["user"] == person][:limit]
+    found = reads.deploy.deployments(**filters, user=person, limit=limit)
     context: dict[str, Any] = {
         "found": found,
         "filters": {**filters, "user": person, "limit": limit},
-        "scanned": SCAN if person else None,
+        "scanned": None,
     }
     return page(request, "history.html", title="Deployments", **context)
 
