@@ -30,6 +30,6 @@ def test_first_then_second_deployment(world: World) -> None:
     assert names[: len(planner.PREPARATION)] == planner.names(planner.PREPARATION)
     assert "delete_old_group" in names
     assert 60 <= len(names) <= 80
-    registered = world.fake.state["registered"]["web"]
+    registered = world.fake.serving("web")
     new_ids = {i.id for i in world.fake.describe_group("search-prod-v001").instances}
     assert set(registered) == new_ids

@@ -154,7 +154,7 @@ def test_kill_9_after_action_k_then_restart_completes(
         group = cloud.describe_group(expected_group)
         assert len(group.instances) == 2
         assert list(cloud.state["templates"]) == [group.launch_template]  # no orphan template
-        assert sorted(cloud.state["registered"]["web"]) == sorted(i.id for i in group.instances)
+        assert sorted(cloud.serving("web")) == sorted(i.id for i in group.instances)
         assert cloud.count("create_group") == number  # never created twice
         # Each action of the plan ran to done exactly once more than it was interrupted.
         with live_server.client() as http:

@@ -25,7 +25,17 @@ class Action:
 
 
 REGISTRY: dict[str, Action] = {}
-_MODULES = ("prepare", "discover", "launch", "health", "traffic", "retire", "notify", "resize")
+_MODULES = (
+    "prepare",
+    "discover",
+    "launch",
+    "health",
+    "traffic",
+    "retire",
+    "notify",
+    "resize",
+    "weights",
+)
 
 
 def action(name: str, *, reads: bool = False) -> Callable[[ActionFn], ActionFn]:
