@@ -179,3 +179,34 @@ def test_twenty_deployments_with_a_fifth_of_provider_calls_failing(world: World)
     assert sum(faulty.failures.values()) > 50
     assert len(world.groups()) == 1
     print(f"\ninjected {sum(faulty.failures.values())} faults in {faulty.calls} provider calls")
+
+
+WARM_UNDO_ACTIONS = 29  # the same undo steps; the old group is still there, warm at weight 0
+
+
+def _until_warm(world: World, deployment_id: str) -> None:
+    engine = world.engine()
+    for _ in range(500):
+        if world.get(deployment_id)["current"] == "keep_warm":
+            return
+        if not engine.run_once():
+            world.clock.sleep(1)
+    raise AssertionError("the deployment never reached keep_warm")
+
+
+@pytest.mark.parametrize("at", range(WARM_UNDO_ACTIONS))
+def test_a_crash_after_any_action_of_an_undo_while_warm(world: World, at: int) -> None:
+    ready(world, PARAMS)
+    deployed(world, IMG1)
+    deployment_id = world.deploy(IMG2)
+    _until_warm(world, deployment_id)
+    world.ok("POST", "/deploy/search/prod/undo")
+    undoing = world.get(deployment_id)
+    first_undo_step = undoing["cursor"]
+    if at == 0:
+        assert len(undoing["plan"]) - first_undo_step == WARM_UNDO_ACTIONS
+    _crash_and_resume(world, deployment_id, first_undo_step + at)
+    d = world.get(deployment_id)
+    assert d["status"] == "completed", (at, d["error"])
+    _no_orphans(world, "search-prod-v000")
+    assert world.fake.count("create_group") == 2  # the warm group was never recreated

@@ -37,7 +37,7 @@ def _default_steps() -> tuple[RollingStep, ...]:
 
 
 class RollingParams(_Model):
-    steps: tuple[RollingStep, ...] = Field(default_factory=_default_steps, min_length=1)
+    steps: tuple[RollingStep, ...] = Field(default_factory=_default_steps)
 
     @field_validator("steps", mode="before")
     @classmethod
@@ -53,6 +53,8 @@ class RollingParams(_Model):
 def rolling_problems(rolling: RollingParams) -> list[tuple[str, str]]:
     """(field path, message) for each broken rule of the steps."""
     problems: list[tuple[str, str]] = []
+    if not rolling.steps:
+        return [("rolling.steps", "needs at least one step (the last at 100)")]
     before = 0
     for index, item in enumerate(rolling.steps):
         where = f"rolling.steps[{index}]"
