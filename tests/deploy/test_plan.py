@@ -252,8 +252,20 @@ WEIGHT_UNDO = [
         "restore and remove",
         WOLD,
         WNEW,
-        ["restore_traffic_if_warm", "notify_undo", *LAUNCH, *HEALTH, *JOIN, *SHIFT, *SCALING]
-        + ["detach_traffic", *DRAIN, *CLEAN, *DELETE, *END],
+        [
+            "restore_traffic_if_warm",
+            "notify_undo",
+            *LAUNCH,
+            *HEALTH,
+            *JOIN,
+            *SHIFT,
+            *SCALING,
+            "detach_traffic",
+            *DRAIN,
+            *CLEAN,
+            *DELETE,
+            *END,
+        ],
     ),
     (
         "first deployment undone",
