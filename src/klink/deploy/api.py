@@ -58,6 +58,7 @@ def commands_of(request: Request) -> Commands:
         store=DeploymentStore(runtime.engine),
         services=lambda: services_of(request),
         clock=runtime.clock,
+        wake=runtime.extras.get("deploy.wake"),
     )
 
 
@@ -197,8 +198,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         )
         runner.start()
         threads.append(runner)
+        runtime.extras["deploy.wake"] = runner.wake.set
 
     def stop_engine() -> None:
+        runtime.extras.pop("deploy.wake", None)
         while threads:
             threads.pop().stop()
 
