@@ -1,8 +1,9 @@
 """Deployment commands: deploy, watch, undo, rollback, redeploy, pause, resume, cancel, retry,
 resize, deployments, boxes, lock, unlock (``klink worker`` is in ``cli/server.py``).
 
-``watch`` follows a deployment's log incrementally; exit 0 when it completes, 1 otherwise;
-Ctrl-C stops watching and leaves the deployment running.
+``watch`` follows a deployment's log incrementally (every traffic shift is a line of it, with
+the weights it set); exit 0 when it completes, 1 otherwise; Ctrl-C stops watching and leaves
+the deployment running. ``boxes`` shows each group's weight and health through the balancer.
 """
 
 from __future__ import annotations
@@ -178,6 +179,15 @@ def _boxes(args: Args) -> int:
         ["id", "address", "image", "state", "health"],
         [[b["id"], b["address"], b["image"], b["state"], b["health"]] for b in result["boxes"]],
     )
+    if result.get("groups"):
+        say("traffic:")
+        table(
+            ["target group", "group", "weight", "healthy"],
+            [
+                [g["targetGroup"], g["name"], str(g["weight"]), f"{g['healthy']}/{g['registered']}"]
+                for g in result["groups"]
+            ],
+        )
     return 0
 
 
