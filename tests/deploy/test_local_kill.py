@@ -69,7 +69,7 @@ def test_kill_9_on_the_local_provider(
     repo = str(home / "config" / "hello-dev.git")
     subprocess.run(["git", "clone", "-q", repo, str(work)], check=True, env=git_env)
     (work / "deployment-params.json").write_text(
-        '{"healthCheckIntervalSeconds": 1, "targetGroups": ["hello-dev"]}'
+        '{"healthCheckIntervalSeconds": 1, "keepWarmSeconds": 1, "targetGroups": ["hello-dev"]}'
     )
     (work / "application-properties.json").write_text(f'{{"service.port": {port}}}')
     subprocess.run(["git", "commit", "-qam", "c"], cwd=work, check=True, env=git_env)

@@ -112,7 +112,8 @@ def test_kill_9_after_action_k_then_restart_completes(
     work = tmp_path / "config"
     _git(["clone", "-q", str(home / "config" / "search-prod.git"), str(work)], tmp_path)
     (work / "deployment-params.json").write_text(
-        '{"healthCheckIntervalSeconds": 1, "targetGroups": ["web"], "desiredCapacity": 2, "max": 2}'
+        '{"healthCheckIntervalSeconds": 1, "keepWarmSeconds": 1, "targetGroups": ["web"], '
+        '"desiredCapacity": 2, "max": 2}'
     )
     _git(["commit", "-qam", "params"], work)
     _git(["push", "-q", "origin", "HEAD"], work)
