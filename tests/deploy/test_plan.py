@@ -143,7 +143,8 @@ WNEW = GroupState(
     target_groups=("web",),
     weighted=True,
 )
-JOIN = ["resume_processes", "attach_traffic", "wait_traffic_healthy"]
+ATTACH = ["attach_traffic"]  # at weight 0, before the instance check: the checks overlap
+JOIN = ["resume_processes", "wait_traffic_healthy"]
 SHIFT = ["shift_traffic"]
 WARM = ["keep_warm", "detach_traffic"]
 WEIGHT_CASES: list[tuple[str, str, dict[str, Any], GroupState | None, list[str]]] = [
@@ -152,14 +153,14 @@ WEIGHT_CASES: list[tuple[str, str, dict[str, Any], GroupState | None, list[str]]
         "redblack",
         {"targetGroups": ["web"]},
         None,
-        LAUNCH + HEALTH + JOIN + SHIFT + SCALING + END,
+        LAUNCH + ATTACH + HEALTH + JOIN + SHIFT + SCALING + END,
     ),
     (
         "red-black",
         "redblack",
         {},
         WOLD,
-        LAUNCH + HEALTH + JOIN + SHIFT + SCALING + WARM + DRAIN + CLEAN + DELETE + END,
+        LAUNCH + ATTACH + HEALTH + JOIN + SHIFT + SCALING + WARM + DRAIN + CLEAN + DELETE + END,
     ),
     (
         "pause after the balancer: after the shift, the old group warm",
@@ -167,6 +168,7 @@ WEIGHT_CASES: list[tuple[str, str, dict[str, Any], GroupState | None, list[str]]
         {"pauseAfterLoadBalancersHealthy": True},
         WOLD,
         LAUNCH
+        + ATTACH
         + HEALTH
         + JOIN
         + SHIFT
@@ -184,6 +186,7 @@ WEIGHT_CASES: list[tuple[str, str, dict[str, Any], GroupState | None, list[str]]
         {"strategy": "rolling"},
         WOLD,
         LAUNCH
+        + ATTACH
         + HEALTH
         + JOIN
         + ["shift_traffic", "wait_traffic_healthy"] * 3
@@ -205,6 +208,7 @@ WEIGHT_CASES: list[tuple[str, str, dict[str, Any], GroupState | None, list[str]]
         },
         WOLD,
         LAUNCH
+        + ATTACH
         + HEALTH
         + JOIN
         + ["shift_traffic", "wait_traffic_healthy", "hold_traffic"]
@@ -221,7 +225,7 @@ WEIGHT_CASES: list[tuple[str, str, dict[str, Any], GroupState | None, list[str]]
         "rolling",
         {"strategy": "rolling", "targetGroups": ["web"]},
         None,
-        LAUNCH + HEALTH + JOIN + SHIFT + SCALING + END,
+        LAUNCH + ATTACH + HEALTH + JOIN + SHIFT + SCALING + END,
     ),
 ]
 
@@ -256,8 +260,37 @@ WEIGHT_UNDO = [
             "restore_traffic_if_warm",
             "notify_undo",
             *LAUNCH,
+            *ATTACH,
             *HEALTH,
             *JOIN,
+            *SHIFT,
+            *SCALING,
+            "detach_traffic",
+            *DRAIN,
+            *CLEAN,
+            *DELETE,
+            *END,
+        ],
+    ),
+    (
+        "restore a group registered directly: registered once checked healthy",
+        GroupState(
+            name="search-prod-v001",
+            launch=None,
+            min_size=1,
+            max_size=1,
+            desired_capacity=1,
+            target_groups=("web",),
+        ),
+        WNEW,
+        [
+            "restore_traffic_if_warm",
+            "notify_undo",
+            *LAUNCH,
+            *HEALTH,
+            "resume_processes",
+            "attach_traffic",
+            "wait_traffic_healthy",
             *SHIFT,
             *SCALING,
             "detach_traffic",

@@ -21,7 +21,10 @@ from klink.config.params import DeploymentParams
 from klink.deploy.model import DEPLOY, GroupState, Step, step
 
 
-def launch_and_health(skip_instance_healthcheck: bool) -> list[Step]:
+def launch_and_health(skip_instance_healthcheck: bool, attach: bool = False) -> list[Step]:
+    """With ``attach`` the group joins its balancers at weight 0 as soon as its instances are
+    in service: the balancer's checks then run while Klink's own instance check does, instead
+    of after it (weight 0 takes no requests, so nothing reaches an instance not yet checked)."""
     steps = [
         step("create_launch_template", DEPLOY),
         step("create_group", DEPLOY),
@@ -30,6 +33,8 @@ def launch_and_health(skip_instance_healthcheck: bool) -> list[Step]:
         step("wait_instances_in_service", DEPLOY),
         step("suspend_launch_terminate", DEPLOY),
     ]
+    if attach:
+        steps.append(step("attach_traffic", DEPLOY))
     if not skip_instance_healthcheck:
         steps.append(step("wait_instances_healthy", DEPLOY))
     return steps
@@ -43,13 +48,13 @@ def traffic() -> list[Step]:
     ]
 
 
-def weights_in() -> list[Step]:
-    """The target group joins its balancers at weight 0 and is checked healthy through them."""
-    return [
-        step("resume_processes", DEPLOY),
-        step("attach_traffic", DEPLOY),
-        step("wait_traffic_healthy", DEPLOY),
-    ]
+def weights_in(attached: bool) -> list[Step]:
+    """The target group joins its balancers at weight 0 (unless ``attached`` already) and is
+    checked healthy through them."""
+    steps = [step("resume_processes", DEPLOY)]
+    if not attached:
+        steps.append(step("attach_traffic", DEPLOY))
+    return [*steps, step("wait_traffic_healthy", DEPLOY)]
 
 
 def balanced(*states: GroupState | None, params: DeploymentParams | None = None) -> bool:
@@ -108,11 +113,11 @@ def compose(
 ) -> tuple[Step, ...]:
     """The deployment phase of a strategy over weights; ``shifts`` are its traffic steps (one
     shift to 100 for red-black, weighted steps for rolling)."""
-    steps = launch_and_health(params.skip_instance_healthcheck)
+    weights = balanced(previous, params=params)
+    steps = launch_and_health(params.skip_instance_healthcheck, attach=weights)
     if params.pause_after_instances_healthy:
         steps.append(step("pause_point", DEPLOY, reason="pauseAfterInstancesHealthy"))
-    weights = balanced(previous, params=params)
-    steps += weights_in() + shifts if weights else traffic()
+    steps += weights_in(attached=True) + shifts if weights else traffic()
     if params.pause_after_load_balancers_healthy:
         steps.append(step("pause_point", DEPLOY, reason="pauseAfterLoadBalancersHealthy"))
     steps += scaling()
@@ -141,8 +146,11 @@ def undo(restore: GroupState | None, remove: GroupState | None) -> tuple[Step, .
         steps.append(step("restore_traffic_if_warm", DEPLOY))
     steps.append(step("notify_undo", DEPLOY))
     if restore is not None:
-        steps += launch_and_health(restore.health.skip)
-        steps += [*weights_in(), step("shift_traffic", DEPLOY)] if weights else traffic()
+        # A group registered directly (before weights) is registered only once checked healthy.
+        early = weights and restore.weighted
+        steps += launch_and_health(restore.health.skip, attach=early)
+        join = [*weights_in(attached=early), step("shift_traffic", DEPLOY)]
+        steps += join if weights else traffic()
         steps += scaling()
     if remove is not None:
         if weights:
