@@ -53,6 +53,7 @@ import traffic_floor  # noqa: E402  (beside this file)
 
 SIZES = (1, 4, 16)
 WARM = 600
+INTERVAL = 0.2
 
 
 def until_current(platform: Platform, deployment: str, action: str, timeout: float) -> None:
@@ -168,7 +169,7 @@ def aws_params(platform: Platform, size: int, warm: int) -> None:
     params = {
         "instanceType": "t3.micro",
         "subnetPurpose": None,
-        "healthCheckIntervalSeconds": 0.5,
+        "healthCheckIntervalSeconds": INTERVAL,
         "targetGroups": ["web"],
         "keepWarmSeconds": warm,
         "min": size,
@@ -256,7 +257,9 @@ def main() -> int:
                 ips.append(block.allocate(used))
                 used.add(ips[-1])
             platform.start()
-            url = local_hello(platform, {"healthCheckIntervalSeconds": 0.5})
+            # Klink looks every 0.2 s (the floor's script every 20 ms); HAProxy's own checks
+            # are the same for both: inter 1 s, rise 2.
+            url = local_hello(platform, {"healthCheckIntervalSeconds": INTERVAL})
             frontend = int(url.rsplit(":", 1)[1])
             ec2 = None if args.no_aws else aws_setup(platform, moto)
             load_before, n = load_average(), 0
