@@ -43,7 +43,9 @@ from tests.e2e.benchkit import (  # noqa: E402
     load_average,
     make_image,
     median,
+    seconds_between,
     set_capacity,
+    split_tasks,
     table,
     write_result,
 )
@@ -97,6 +99,12 @@ def local_round(platform: Platform, work: Path, frontend: int, size: int, n: int
     if record["status"] != "completed" or not record["undo"]:
         raise SystemExit(f"undo failed: {record['error']}")
     answers = sorted(prober.answers)
+    # Where the deploy's time went: preparation (request to the first deployment action), and
+    # each wait of the deployment phase, from the task rows (the undo's rows left out).
+    tasks = platform.tasks(deployment)
+    first_deploy = next(t for t in tasks if t["phase"] == "deploy")
+    shifted = next(t for t in tasks if t["action"] == "shift_traffic")
+    split = split_tasks([t for t in tasks if t["seq"] < shifted["seq"]])
     last_old = max((s for s, v in answers if asked <= s <= warm_at and v == old), default=asked)
     last_new = max((s for s, v in answers if s >= undo_at and v == new), default=undo_at)
     if not any(v == old for s, v in answers if s > last_new):
@@ -107,6 +115,9 @@ def local_round(platform: Platform, work: Path, frontend: int, size: int, n: int
         "undo_request_s": round(undo_answered - undo_at, 4),
         "failed": prober.failed,
         "answers": len(answers),
+        "preparation_s": round(seconds_between(record["createdAt"], first_deploy["startedAt"]), 3),
+        "to_shift_s": round(seconds_between(record["createdAt"], shifted["endedAt"]), 3),
+        "waits": split["waits"],
     }
 
 
