@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,15 +90,15 @@ class LiveServer:
         )
 
 
-@pytest.fixture
-def live_server(home: Path) -> Iterator[LiveServer]:
-    """A real uvicorn server on a free loopback port, in a thread of this process."""
+@contextmanager
+def serving(settings: Settings) -> Iterator[LiveServer]:
+    """A real uvicorn server for ``settings`` on its loopback port, in a thread of this process."""
     import uvicorn
 
-    port = free_port()
-    settings = make_settings(home, port)
     runtime = Runtime.open(settings)
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(runtime), host="127.0.0.1", port=settings.listen_port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -107,7 +108,18 @@ def live_server(home: Path) -> Iterator[LiveServer]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     token = settings.admin_token_path.read_text().strip()
-    yield LiveServer(url=f"http://127.0.0.1:{port}", runtime=runtime, token=token)
-    server.should_exit = True
-    thread.join(timeout=10)
-    runtime.close()
+    try:
+        yield LiveServer(
+            url=f"http://127.0.0.1:{settings.listen_port}", runtime=runtime, token=token
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        runtime.close()
+
+
+@pytest.fixture
+def live_server(home: Path) -> Iterator[LiveServer]:
+    """A real uvicorn server on a free loopback port, in a thread of this process."""
+    with serving(make_settings(home, free_port())) as server:
+        yield server

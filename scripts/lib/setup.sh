@@ -76,6 +76,21 @@ ensure_node_packages() {
   fi
 }
 
+# The web UI's browser tests: Debian's chromium (Playwright drives it; `playwright install`
+# is not used) and axe-core from npm, pinned, in a folder the tests know (tests/web/browser.py).
+AXE_VERSION=4.14.1
+AXE_DIR="$KLINK_ROOT/.tmp/web-tests"
+ensure_browser_tools() {
+  ensure_command chromium chromium
+  ensure_command npm npm
+  if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ] ||
+    ! grep -q "\"version\": \"$AXE_VERSION\"" "$AXE_DIR/node_modules/axe-core/package.json"; then
+    say "installing axe-core@$AXE_VERSION into $AXE_DIR"
+    mkdir -p "$AXE_DIR"
+    npm install --prefix "$AXE_DIR" --no-save --no-audit --no-fund --silent "axe-core@$AXE_VERSION"
+  fi
+}
+
 ensure_system_packages() {
   ensure_command git git
   ensure_command haproxy haproxy
@@ -85,4 +100,5 @@ ensure_system_packages() {
   ensure_command prometheus prometheus
   ensure_postgres
   ensure_node_packages
+  ensure_browser_tools
 }

@@ -86,6 +86,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, Throttled | Unavailable) or type(exc) is KlinkError
 
 
+class QuotaExceeded(KlinkError):
+    """The cloud account is at one of its limits (instances, groups, target groups…): raise
+    the quota or free some; retrying does not help."""
+
+    status = 429
+    code = "quota_exceeded"
+
+
 class ProviderError(KlinkError):
     """The cloud (or the local provider) refused or failed; the message is the cloud's."""
 

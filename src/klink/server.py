@@ -1,9 +1,11 @@
 """The combined server: every service mounted under its prefix in one ASGI app.
 
 ``klink serve`` runs them all in one process (the default); ``klink serve --service NAME``
-runs one alone. Services reach each other only through their HTTP clients, so both shapes run
-the same code. Starlette does not run the lifespans of mounted apps, so the combined app's
-lifespan enters each service's in turn (and leaves them in reverse order).
+runs one alone. The web UI (``web``) is mounted last, at ``/``, so that every API prefix keeps
+its paths; without it ``/`` answers a JSON index of the services. Services reach each other
+only through their HTTP clients, so both shapes run the same code. Starlette does not run the
+lifespans of mounted apps, so the combined app's lifespan enters each service's in turn (and
+leaves them in reverse order).
 
 Starting the local cloud is the composition's decision too: when an environment uses the local
 provider and this ``KLINK_HOME`` has no running daemon, ``serve`` starts one (detached, so that
@@ -24,10 +26,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Mount, Route
 
 from klink import __version__
+from klink.service.limits import json_http_error
 from klink.service.runtime import Runtime
 from klink.settings import Settings
 
@@ -44,22 +48,26 @@ SERVICES: dict[str, str] = {
     "infra": "klink.infra.api:create_app",
     "chat": "klink.chat.api:create_app",
 }
+# The read-only web UI: not an API prefix but the site itself, mounted last at "/" so that every
+# prefix above keeps winning its paths. ``--service web`` runs it alone.
+ROOT = "web"
+FACTORIES = {**SERVICES, ROOT: "klink.web.app:create_app"}
 
 
 def build_service(name: str, runtime: Runtime) -> FastAPI:
-    module_name, _, factory = SERVICES[name].partition(":")
+    module_name, _, factory = FACTORIES[name].partition(":")
     app: FastAPI = getattr(importlib.import_module(module_name), factory)(runtime)
     return app
 
 
 def create_app(runtime: Runtime, services: Sequence[str] | None = None) -> Starlette:
-    names = list(SERVICES) if not services else list(services)
-    unknown = [n for n in names if n not in SERVICES]
+    names = list(FACTORIES) if not services else list(services)
+    unknown = [n for n in names if n not in FACTORIES]
     if unknown:
         from klink.errors import InvalidInput
 
         raise InvalidInput(
-            f"unknown service {unknown[0]!r}; services: {', '.join(SERVICES)}", field="service"
+            f"unknown service {unknown[0]!r}; services: {', '.join(FACTORIES)}", field="service"
         )
     apps = {name: build_service(name, runtime) for name in names}
 
@@ -75,9 +83,16 @@ def create_app(runtime: Runtime, services: Sequence[str] | None = None) -> Starl
             {"name": "klink", "version": __version__, "services": {n: f"/{n}" for n in apps}}
         )
 
-    routes: list[Any] = [Route("/", index)]
-    routes += [Mount(f"/{name}", app=sub) for name, sub in apps.items()]
-    server = Starlette(routes=routes, lifespan=lifespan)
+    # Without the web UI, "/" answers the JSON index; with it, "/" is the UI's overview.
+    routes: list[Any] = [] if ROOT in apps else [Route("/", index)]
+    routes += [Mount(f"/{name}", app=sub) for name, sub in apps.items() if name != ROOT]
+    if ROOT in apps:
+        routes.append(Mount("", app=apps[ROOT]))
+    server = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: json_http_error},  # a JSON 404 outside every service
+    )
     server.state.runtime = runtime
     server.state.services = apps
     return server

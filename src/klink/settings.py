@@ -7,11 +7,13 @@ non-zero exit.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from klink.errors import SettingsError
 
@@ -70,6 +72,34 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), number
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` made (parents too) and the owner's only (0700), also if it was there wider."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) != 0o700:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """``path``, if it exists, made the owner's only (0600)."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_IMODE(path.stat().st_mode) != 0o600:
+            path.chmod(0o600)
+    return path
+
+
+def open_private(path: Path | str) -> BinaryIO:
+    """``path`` opened for appending, created 0600 (and made 0600 if it was wider): logs."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
+def _listen_text(value: str) -> str:
+    parse_listen(value)
+    return value
+
+
 def _get(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -93,6 +123,10 @@ class Settings:
     engine_enabled: bool = True
     engine_workers: int = 4
     lease_seconds: float = 30.0
+    # An active deployment without progress for this long is reported (klink.deploy.stuck).
+    stuck_seconds: float = 600.0
+    # HOST:PORT where `klink worker` serves /metrics (Prometheus); empty: not served.
+    worker_metrics_listen: str = ""
     notify_webhook_url: str = ""
     notify_slack_url: str = ""
     build_timeout_seconds: float = 900.0
@@ -106,6 +140,10 @@ class Settings:
     slack_bot_token: str = field(default="", repr=False)
     slack_api_url: str = SLACK_API_URL
     hubot_secret: str = field(default="", repr=False)
+    # The largest request body a service parses (JSON); streamed uploads are not held to it.
+    max_body_bytes: int = 1024 * 1024
+    # How long a healthcheck's result per dependency is reused.
+    health_cache_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +176,8 @@ class Settings:
             engine_enabled=_get(env, "KLINK_ENGINE", _bool, True),
             engine_workers=_get(env, "KLINK_ENGINE_WORKERS", _int, 4),
             lease_seconds=_get(env, "KLINK_LEASE_SECONDS", _float, 30.0),
+            stuck_seconds=_get(env, "KLINK_STUCK_SECONDS", _float, 600.0),
+            worker_metrics_listen=_get(env, "KLINK_WORKER_METRICS", _listen_text, ""),
             notify_webhook_url=_get(env, "KLINK_NOTIFY_WEBHOOK_URL", str, ""),
             notify_slack_url=_get(env, "KLINK_NOTIFY_SLACK_URL", str, ""),
             build_timeout_seconds=_get(env, "KLINK_BUILD_TIMEOUT", _float, 900.0),
@@ -149,6 +189,8 @@ class Settings:
             slack_bot_token=_get(env, "KLINK_SLACK_BOT_TOKEN", str, ""),
             slack_api_url=_get(env, "KLINK_SLACK_API_URL", _url, SLACK_API_URL),
             hubot_secret=_get(env, "KLINK_HUBOT_SECRET", str, ""),
+            max_body_bytes=_get(env, "KLINK_MAX_BODY_BYTES", _int, 1024 * 1024),
+            health_cache_seconds=_get(env, "KLINK_HEALTH_CACHE_SECONDS", _float, 5.0),
         )
 
     def service_url(self, name: str) -> str:

@@ -40,13 +40,13 @@ class Clock:
 
 
 def environment(moto: str, **extra: Any) -> dict[str, Any]:
-    """An aws environment record pointing at moto; botocore makes one attempt so that the
-    provider's own (injected-sleep) retries are what the tests see."""
+    """An aws environment record pointing at moto; botocore's retries (the one retry layer)
+    sleep through the recorded sleep."""
     return {
         "provider": "aws",
         "region": REGION,
         "endpoint_url": moto,
-        "aws_retries": {"max_attempts": 1, "backoff_attempts": 4},
+        "aws_retries": {"max_attempts": 4},
         **extra,
     }
 
@@ -62,7 +62,8 @@ def make_provider(moto: str, sleeps: Sleeps) -> Iterator[Callable[..., AwsProvid
 
     def make(credentials: RoleCredentialCache | None = None, **extra: Any) -> AwsProvider:
         config = AwsConfig.from_metadata(environment(moto, **extra))
-        session = AwsSession(config, sleep=sleeps, credentials=credentials or RoleCredentialCache())
+        cache = credentials if credentials is not None else RoleCredentialCache()
+        session = AwsSession(config, sleep=sleeps, credentials=cache)
         provider = AwsProvider(session, "test")
         made.append(provider)
         return provider

@@ -44,6 +44,7 @@ KINDS = {
     # kind: (status, ec2 code, query code, message)
     "throttle": (400, "RequestLimitExceeded", "Throttling", "Rate exceeded"),
     "5xx": (503, "Unavailable", "ServiceUnavailable", "Service is unavailable"),
+    "quota": (400, "InstanceLimitExceeded", "LimitExceeded", "You have reached your quota"),
 }
 
 
@@ -82,19 +83,21 @@ class FaultInjector:
 
 @dataclass
 class CallRecorder:
-    """Counts attempts by operation name (answered by the server or by a FaultInjector), and
-    keeps each call's parameters, in order, as the caller passed them."""
+    """Counts attempts by operation name (each HTTP attempt, answered by the server or by a
+    FaultInjector: botocore's retries included), and keeps each call's parameters, in order,
+    as the caller passed them."""
 
     calls: Counter[str] = field(default_factory=Counter)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def attach(self, session: AwsSession) -> CallRecorder:
-        session.boto_session.events.register("after-call", self)
+        session.boto_session.events.register("before-send", self)
         session.boto_session.events.register("provide-client-params", self._params)
         return self
 
     def __call__(self, event_name: str, **_kwargs: Any) -> None:
         self.calls[event_name.split(".", 2)[2]] += 1
+        # None: the request goes on (a before-send answer would replace it).
 
     def _params(self, event_name: str, params: dict[str, Any], **_kwargs: Any) -> None:
         self.requests.append((event_name.split(".", 2)[2], dict(params)))

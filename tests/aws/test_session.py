@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.credentials import DeferredRefreshableCredentials
 
 from klink.errors import InvalidInput, NotFound, ProviderError
 from klink.providers import build_provider
 from klink.providers.aws import AwsProvider, RoleCredentialCache
 from klink.providers.aws.session import AwsConfig
-from tests.aws.conftest import Clock, environment
+from tests.aws.conftest import environment
 from tests.aws.faults import CallRecorder
 
 pytestmark = pytest.mark.slow
@@ -29,6 +29,10 @@ ROLE = "arn:aws:iam::111122223333:role/klink-deploy"
         ({"provider": "aws", "region": "us-east-1", "role_arn": "deploy"}, "role_arn"),
         ({"provider": "aws", "region": "us-east-1", "aws_retries": []}, "aws_retries"),
         ({"provider": "aws", "region": "us-east-1", "aws_retries": {"mode": "x"}}, "aws_retries"),
+        (
+            {"provider": "aws", "region": "us-east-1", "role_session_seconds": 60},
+            "role_session_seconds",
+        ),
         (
             {"provider": "aws", "region": "us-east-1", "aws_retries": {"max_attempts": 0}},
             "aws_retries",
@@ -68,11 +72,22 @@ def test_role_is_assumed_through_sts_and_used_for_calls(
     assert ":assumed-role/" not in make_provider().caller_identity()
 
 
-def test_assumed_credentials_are_shared_per_role_until_shortly_before_expiry(
+def test_role_credentials_come_from_botocores_refreshing_provider(
     make_provider: Callable[..., AwsProvider],
 ) -> None:
-    clock = Clock()
-    cache = RoleCredentialCache(clock)
+    provider = make_provider(role_arn=ROLE)
+    found = provider.session.boto_session.get_credentials()
+    assert isinstance(found, DeferredRefreshableCredentials)
+    assert found.method == "klink-assume-role"
+    client = provider.session.client("ec2")
+    assert client._request_signer._credentials is found  # the client signs with the same
+    assert make_provider().session.boto_session.get_credentials().method != "klink-assume-role"
+
+
+def test_assumed_credentials_are_shared_per_role(
+    make_provider: Callable[..., AwsProvider],
+) -> None:
+    cache = RoleCredentialCache()
     first = make_provider(credentials=cache, role_arn=ROLE)
     second = make_provider(credentials=cache, role_arn=ROLE)
     recorder = CallRecorder().attach(first.session)
@@ -80,27 +95,31 @@ def test_assumed_credentials_are_shared_per_role_until_shortly_before_expiry(
     second.list_groups()
     first.list_groups()
     assert cache.assumed == 1  # two environments of one account, one AssumeRole
+    assert recorder.calls["AssumeRole"] == 1
     key = first.session.role_credentials()
     assert key is not None
-    ec2_before = first.session.client("ec2")
+    assert key.access_key == second.session.role_credentials().access_key  # type: ignore[union-attr]
 
-    clock.now = key.expires_at - timedelta(minutes=10)  # still comfortably valid
-    first.list_groups()
-    assert cache.assumed == 1
-    assert first.session.client("ec2") is ec2_before
 
-    clock.now = key.expires_at - timedelta(minutes=2)  # inside the refresh margin
-    first.list_groups()
-    assert cache.assumed == 2
-    assert recorder.calls["AssumeRole"] == 2
-    # moto dates the new credentials from the real time; move the clock back inside their life.
-    clock.now = key.expires_at - timedelta(minutes=30)
-    renewed = first.session.role_credentials()
-    assert renewed is not None
-    assert renewed.access_key != key.access_key
-    assert first.session.client("ec2") is not ec2_before  # clients follow the new keys
-    assert cache.assumed == 2
-    assert first.caller_identity().endswith("/klink")
+def test_credentials_near_expiry_are_renewed_by_botocore(
+    make_provider: Callable[..., AwsProvider],
+) -> None:
+    # 900 s sessions are inside botocore's 15-minute refresh window from the start: every use
+    # renews them, which shows the refresh without waiting for a clock.
+    cache = RoleCredentialCache()
+    provider = make_provider(credentials=cache, role_arn=ROLE, role_session_seconds=900)
+    recorder = CallRecorder().attach(provider.session)
+    ec2 = provider.session.client("ec2")
+    first = provider.session.role_credentials()
+    provider.list_groups()
+    second = provider.session.role_credentials()
+    assert first is not None
+    assert second is not None
+    assert second.access_key != first.access_key
+    assert recorder.calls["AssumeRole"] >= 2
+    assert cache.assumed == recorder.calls["AssumeRole"]
+    assert provider.session.client("ec2") is ec2  # the client follows the renewed keys
+    assert provider.caller_identity().endswith("/klink")
 
 
 def test_a_different_role_is_assumed_separately(make_provider: Callable[..., AwsProvider]) -> None:

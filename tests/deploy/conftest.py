@@ -81,6 +81,7 @@ class World:
             ),
             probe=lambda url: False,
             clock=self.clock,
+            decisions=base.decisions,
         )
 
     def engine(self, holder: str = "engine-a", lease: float = 30.0) -> Engine:

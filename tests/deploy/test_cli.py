@@ -118,7 +118,7 @@ def test_deploy_watch_history_boxes(
     code, out, _ = klink(capsys, server, "watch", started["id"])
     assert code == 0
     assert "create_group: group search-prod-v000 created" in out
-    assert "[36/" in out  # the first deployment action, numbered over the whole plan
+    assert "[38/" in out  # the first deployment action, numbered over the whole plan
     assert "shift_traffic: traffic on web: search-prod-v000 100" in out  # every shift is logged
     assert out.strip().endswith(f"deployment {started['id']} completed")
     code, out, _ = klink(capsys, server, "watch", started["id"], "--json")

@@ -44,7 +44,7 @@ def test_an_idle_engine_thread_wakes_when_the_api_creates_a_deployment(world: Wo
     ready(world)
     runner = EngineThreads(lambda: world.engine("woken"), 1, idle=60.0)
     runner.start()
-    world.runtime.extras["deploy.wake"] = runner.wake.set
+    world.runtime.extras["deploy.wake"] = runner.wake
     try:
         time.sleep(0.2)  # the thread has looked once and is idle
         deployment_id = world.deploy(IMG1)

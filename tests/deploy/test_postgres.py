@@ -9,16 +9,14 @@ import pytest
 
 from klink import store
 from klink.deploy import plan as planner
-from klink.deploy.context import Services
 from klink.deploy.engine import Engine
 from klink.deploy.model import Deployment
 from klink.deploy.store import DeploymentStore
 from klink.errors import Conflict
-from klink.notify import Dispatcher
 from klink.providers.base import TargetGroupSpec
 from klink.service.runtime import utcnow
 from klink.testing.fake_provider import FakeProvider
-from klink.testing.fake_sources import FakeConfig, FakeMetadata
+from klink.testing.fake_sources import fake_services
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -42,26 +40,10 @@ def test_engine_and_store_on_postgres(postgres_url: str) -> None:
     db = DeploymentStore(engine)
     fake = FakeProvider(pending_polls=1, delete_polls=0)
     fake.ensure_target_group(TargetGroupSpec(name="web", port=8080))
-    metadata = FakeMetadata()
-    metadata.envs["prod"] = {"provider": "local"}
     apps = [f"app{n}" for n in range(8)]
     for app in apps:
-        metadata.apps[app] = {"contact": "t@example.com"}
         fake.add_image(f"img-{app}", app)
-    services = Services(
-        metadata=metadata,
-        config=FakeConfig(
-            {
-                "application-properties.json": {"service.port": 8080},
-                "deployment-params.json": {"targetGroups": ["web"]},
-                "launch-data.json": [],
-            }
-        ),
-        provider_for=lambda env, meta: fake,
-        notifier=Dispatcher(post=lambda url, body: 200),
-        probe=lambda url: True,
-        clock=utcnow,
-    )
+    services = fake_services(fake, apps)
 
     # Racing creations for one app+env: exactly one wins.
     results: list[str] = []

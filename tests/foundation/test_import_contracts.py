@@ -64,9 +64,9 @@ CASES: dict[str, Case] = {
         ("- klink.config.leak -> klink.web (l.1)",),
     ),
     "analysis, once it exists, imports a front door": Case(
-        {"analysis/__init__.py": "from klink.cli import output\n"},
+        {"analysis/__init__.py": "", "analysis/leak.py": "from klink.cli import output\n"},
         frozenset({"layers"}),
-        ("- klink.analysis -> klink.cli.output (l.1)",),
+        ("- klink.analysis.leak -> klink.cli.output (l.1)",),
     ),
     "chat may use the CLI's verb table": Case(
         {"chat/__init__.py": "from klink.cli import main\n"}, frozenset()

@@ -12,10 +12,15 @@ from klink.errors import Conflict, InvalidInput, SettingsError
 from klink.server import SERVICES
 from klink.service import HealthCheck, Runtime, make_service
 from klink.settings import Settings
+from tests.conftest import LiveServer
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_every_service_has_health_ping_metrics_openapi(client: TestClient, service: str) -> None:
+def test_every_service_has_health_ping_metrics_openapi(
+    live_server: LiveServer, service: str
+) -> None:
+    # A live server: a healthcheck also checks the services this one calls.
+    client = live_server.client()
     health = client.get(f"/{service}/healthcheck")
     assert health.status_code == 200
     body = health.json()
@@ -28,6 +33,7 @@ def test_every_service_has_health_ping_metrics_openapi(client: TestClient, servi
     assert f'service="{service}"' in metrics
     assert "klink_http_request_seconds" in metrics
     assert client.get(f"/{service}/openapi.json").json()["info"]["title"] == f"klink {service}"
+    client.close()
 
 
 def test_healthcheck_is_500_when_a_dependency_fails(runtime: Runtime) -> None:

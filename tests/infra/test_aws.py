@@ -356,8 +356,8 @@ def test_load_balancer_groups_and_listener_target_change_in_place(
 def test_throttling_is_retried_at_the_provider_boundary(
     moto: str, env_metadata: dict[str, Any]
 ) -> None:
-    # botocore's own retries off, so that every retry is the session's (with a fake sleep).
-    env_metadata["aws_retries"] = {"max_attempts": 1, "backoff_attempts": 10}
+    # botocore's retries (the one layer) sleep through the session's fake sleep.
+    env_metadata["aws_retries"] = {"max_attempts": 10}
     slept: list[float] = []
     provider = AwsProvider.from_environment("prod", env_metadata, sleep=slept.append)
     faults = FaultInjector(0.3).attach(provider.session)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from klink import store
 from klink.auth.tables import tokens
 from klink.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from klink.settings import private_file
 
 ROLES = ("reader", "deployer", "admin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -76,23 +77,32 @@ def create_token(
 ) -> str:
     if role not in ROLES:
         raise InvalidInput(f"role {role!r} must be one of {', '.join(ROLES)}", field="role")
+    from klink.service.runtime import INTERNAL_TOKEN_NAME
+
+    if name == INTERNAL_TOKEN_NAME:
+        raise InvalidInput(
+            f"the token name {name!r} is reserved for Klink's services", field="name"
+        )
     if envs is not None and role != "deployer":
         raise InvalidInput("only deployer tokens can be limited to environments", field="envs")
     token = new_token()
-    with store.write(engine) as conn:
-        exists = conn.execute(sa.select(tokens.c.id).where(tokens.c.name == name)).first()
-        if exists:
-            raise Conflict(f"a token named {name!r} exists", field="name")
-        conn.execute(
-            tokens.insert().values(
-                name=name,
-                token_hash=hash_token(token),
-                role=role,
-                envs=list(envs) if envs is not None else None,
-                created_by=created_by,
-                created_at=now,
+    exists = Conflict(f"a token named {name!r} exists", field="name", code="exists")
+    try:
+        with store.write(engine) as conn:
+            if conn.execute(sa.select(tokens.c.id).where(tokens.c.name == name)).first():
+                raise exists
+            conn.execute(
+                tokens.insert().values(
+                    name=name,
+                    token_hash=hash_token(token),
+                    role=role,
+                    envs=list(envs) if envs is not None else None,
+                    created_by=created_by,
+                    created_at=now,
+                )
             )
-        )
+    except Conflict:  # also a concurrent create's unique violation (PostgreSQL)
+        raise exists from None
     return token
 
 
@@ -112,6 +122,14 @@ def list_tokens(engine: Engine) -> list[dict[str, object]]:
 
 
 def delete_token(engine: Engine, name: str) -> None:
+    from klink.service.runtime import INTERNAL_TOKEN_NAME
+
+    if name == INTERNAL_TOKEN_NAME:
+        # Every service-to-service call uses it; start-up replaces it when it must change.
+        raise Forbidden(
+            f"token {name!r} is Klink's internal service token and cannot be deleted",
+            field="name",
+        )
     with store.write(engine) as conn:
         result = conn.execute(tokens.delete().where(tokens.c.name == name))
     if result.rowcount == 0:
@@ -144,6 +162,7 @@ def bootstrap_admin_token(engine: Engine, path: Path, now: datetime) -> str | No
             .where(tokens.c.name != INTERNAL_TOKEN_NAME)
         ).scalar_one()
     if count:
+        private_file(path)  # 0600, also if an older Klink wrote it wider
         return None
     token = create_token(engine, name="admin", role="admin", envs=None, created_by="klink", now=now)
     _write_secret(path, token)
@@ -167,6 +186,7 @@ def internal_token(engine: Engine, path: Path, now: datetime) -> str:
         except OSError:
             existing = ""
         if row is not None and existing and hash_token(existing) == row[0]:
+            private_file(path)
             return existing
         token = new_token()
         values = {

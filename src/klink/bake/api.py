@@ -31,9 +31,18 @@ from klink.bake.service import BakeService
 from klink.build.store import remove_stale
 from klink.service import Runtime, make_service, reader
 from klink.service.auth import deployer
+from klink.service.openapi import errors
 
 router = APIRouter(tags=["bake"])
 NDJSON = "application/x-ndjson"
+_STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The bake's output, one JSON object a line, ending with its result "
+        "(a dry run answers one JSON object)",
+        "content": {NDJSON: {"schema": {"type": "string"}}, "application/json": {}},
+    },
+    **errors(409, 502),
+}
 
 
 def service_of(request: Request) -> BakeService:
@@ -56,13 +65,13 @@ class BaseBody(BaseModel):
     target: str | None = None
 
 
-@router.get("/targets")
+@router.get("/targets", responses=errors(502))
 def list_targets(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
     targets = service_of(request).targets()
     return {"targets": [{"name": t.name, "environments": list(t.envs)} for t in targets.values()]}
 
 
-@router.post("/images/{app}/{version}", response_model=None)
+@router.post("/images/{app}/{version}", response_model=None, responses=_STREAMED)
 def bake(
     app: str,
     version: str,
@@ -80,7 +89,7 @@ def bake(
     )
 
 
-@router.post("/base")
+@router.post("/base", response_class=StreamingResponse, responses=_STREAMED)
 def bake_base(
     request: Request,
     _p: Annotated[Principal, Depends(deployer)],
@@ -92,7 +101,7 @@ def bake_base(
     )
 
 
-@router.get("/images/{app}")
+@router.get("/images/{app}", responses=errors(502))
 def list_images(
     app: str,
     request: Request,
@@ -102,7 +111,7 @@ def list_images(
     return {"images": inventory_of(request).images(app, target)}
 
 
-@router.delete("/images/{app}/{image}", status_code=204)
+@router.delete("/images/{app}/{image}", status_code=204, responses=errors(409, 502))
 def delete_image(
     app: str,
     image: str,
@@ -113,7 +122,7 @@ def delete_image(
     inventory_of(request).delete_image(app, image, target)
 
 
-@router.post("/clean/{app}")
+@router.post("/clean/{app}", responses=errors(502))
 def clean(
     app: str, request: Request, _p: Annotated[Principal, Depends(deployer)]
 ) -> dict[str, Any]:

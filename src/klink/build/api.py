@@ -33,9 +33,16 @@ from klink.metadata.client import MetadataClient
 from klink.names import check_name, check_version
 from klink.service import Runtime, make_service, reader, runtime_of
 from klink.service.auth import deployer
+from klink.service.openapi import errors
 
 router = APIRouter(tags=["build"])
 NDJSON = "application/x-ndjson"
+_STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The build's output, one JSON object a line, ending with its result",
+        "content": {NDJSON: {"schema": {"type": "string"}}},
+    }
+}
 
 
 @dataclass
@@ -59,7 +66,7 @@ def _app_metadata(runtime: Runtime, app: str) -> dict[str, Any]:
     return metadata
 
 
-@router.post("/builds/{app}")
+@router.post("/builds/{app}", response_class=StreamingResponse, responses=_STREAMED)
 def start_build(
     app: str,
     request: Request,
@@ -89,7 +96,7 @@ def start_build(
     return StreamingResponse(job.ndjson(), media_type=NDJSON)
 
 
-@router.put("/artifacts/{app}/{version}", status_code=201)
+@router.put("/artifacts/{app}/{version}", status_code=201, responses=errors(409))
 async def put_artifact(
     app: str,
     version: str,
@@ -147,7 +154,11 @@ def get_artifact(
     return state_of(request).store.get(app, check_version(version)).to_json()
 
 
-@router.get("/artifacts/{app}/{version}/file")
+@router.get(
+    "/artifacts/{app}/{version}/file",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The file", "content": {"application/gzip": {}}}},
+)
 def download_artifact(
     app: str, version: str, request: Request, _p: Annotated[Principal, Depends(reader)]
 ) -> StreamingResponse:

@@ -1,9 +1,11 @@
 """Deployment commands: deploy, watch, undo, rollback, redeploy, pause, resume, cancel, retry,
 resize, deployments, boxes, lock, unlock (``klink worker`` is in ``cli/server.py``).
 
-``watch`` follows a deployment's log incrementally (every traffic shift is a line of it, with
-the weights it set); exit 0 when it completes, 1 otherwise; Ctrl-C stops watching and leaves
-the deployment running. ``boxes`` shows each group's weight and health through the balancer.
+``watch`` follows a deployment's log incrementally, with a line whenever what it waits for
+changes (``waitingFor``; every traffic shift is a line too, with the weights it set); exit 0
+when it completes, 1 otherwise; Ctrl-C stops watching and leaves the deployment running.
+``deployments`` shows each one's lineage (promoted from) and what a deployment that is not
+moving waits for. ``boxes`` shows each group's weight and health through the balancer.
 """
 
 from __future__ import annotations
@@ -45,20 +47,22 @@ def _deploy(args: Args) -> int:
     client = api(args)
     image = args.image or _newest_image(client, args.app, args.env, args.yes)
     body: dict[str, Any] = {"image": image, "message": args.message, "dryRun": args.dry_run}
+    if args.no_window_wait:
+        body["windowWait"] = False
     if args.commit:
         body["commit"] = args.commit
     result = client.call("POST", f"/deploy/{args.app}/{args.env}", json=body)
-    return _started(client, args, result)
+    return started(client, args, result)
 
 
 def _again(args: Args) -> int:
     client = api(args)
     body = {"message": args.message, "dryRun": args.dry_run}
     result = client.call("POST", f"/deploy/{args.app}/{args.env}/{args.verb}", json=body)
-    return _started(client, args, result)
+    return started(client, args, result)
 
 
-def _started(client: Api, args: Args, result: dict[str, Any]) -> int:
+def started(client: Api, args: Args, result: dict[str, Any]) -> int:
     if result.get("dryRun"):
         _print_plan(args, result)
         return 0
@@ -87,7 +91,9 @@ def _print_plan(args: Args, result: dict[str, Any]) -> None:
 
 
 def _control(args: Args) -> int:
-    result = api(args).call("POST", f"/deploy/{args.app}/{args.env}/{args.verb}")
+    message = getattr(args, "message", "")
+    body = {"message": message} if message else None
+    result = api(args).call("POST", f"/deploy/{args.app}/{args.env}/{args.verb}", json=body)
     if args.json:
         emit_json(result)
     else:
@@ -96,7 +102,7 @@ def _control(args: Args) -> int:
 
 
 def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) -> int:
-    since = 0
+    since, waiting = 0, None
     try:
         while True:
             page = client.call(
@@ -110,6 +116,10 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
                     say(f"{line['at'][11:19]} {progress:>9} {line['message']}")
             since = page["next"]
             status = page["status"]
+            if page.get("waitingFor") != waiting:
+                waiting = page.get("waitingFor")
+                if waiting and not as_json:
+                    say(f"{'':>18} waiting for: {waiting}")
             if status in FINAL or status == "paused":
                 break
             time.sleep(poll)
@@ -127,8 +137,9 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
     elif status == "completed":
         say(f"deployment {deployment_id} completed")
     elif status == "paused":
+        why = f" ({summary['waitingFor']})" if summary.get("waitingFor") else ""
         err(
-            f"klink: deployment {deployment_id} is paused at {summary['current']}; "
+            f"klink: deployment {deployment_id} is paused at {summary['current']}{why}; "
             f"`klink resume {summary['app']} {summary['env']}` goes on"
         )
     else:
@@ -151,7 +162,7 @@ def _deployments(args: Args) -> int:
         emit_json(found)
         return 0
     table(
-        ["id", "app", "env", "image", "status", "user", "created", "message"],
+        ["id", "app", "env", "image", "status", "from", "user", "created", "waiting for / message"],
         [
             [
                 d["id"],
@@ -159,14 +170,22 @@ def _deployments(args: Args) -> int:
                 d["env"],
                 d["image"],
                 d["status"] + (" (undo)" if d["undo"] else ""),
+                _lineage(d.get("promotedFrom")),
                 d["user"],
                 (d["createdAt"] or "")[:19],
-                d["message"],
+                d.get("waitingFor") or d["message"],
             ]
             for d in found
         ],
     )
     return 0
+
+
+def _lineage(source: dict[str, Any] | None) -> str:
+    """Where a promoted deployment came from: ``poke (3f2a9c1b7d4e)``."""
+    if not source:
+        return "-"
+    return f"{source['env']} ({source.get('deployment') or '?'})"
 
 
 def _boxes(args: Args) -> int:

@@ -59,11 +59,8 @@ def _info(args: Args) -> int:
 
 def _create_app(args: Args) -> int:
     metadata = {"contact": args.contact, **_pairs(args.set)}
-    client = api(args)
-    exists = client.exists(f"/metadata/applications/{args.app}")
-    if exists:
-        raise CliError(f"application {args.app!r} exists")
-    record = client.call("PUT", f"/metadata/applications/{args.app}", json={"metadata": metadata})
+    body = {"name": args.app, "metadata": metadata}
+    record = api(args).call("POST", "/metadata/applications", json=body)  # 409 if it exists
     if args.json:
         emit_json(record)
     else:
@@ -96,10 +93,8 @@ def _create_env(args: Args) -> int:
     if args.create_config_repo:
         metadata["createConfigRepo"] = True
     metadata.update(_pairs(args.set))
-    client = api(args)
-    if client.exists(f"/metadata/environments/{args.env}"):
-        raise CliError(f"environment {args.env!r} exists")
-    record = client.call("PUT", f"/metadata/environments/{args.env}", json={"metadata": metadata})
+    body = {"name": args.env, "metadata": metadata}
+    record = api(args).call("POST", "/metadata/environments", json=body)  # 409 if it exists
     if args.json:
         emit_json(record)
     else:

@@ -67,10 +67,12 @@ class Platform:
             return False
         if self.server != default_server():
             raise CliError(f"no Klink server answers at {self.server}")
-        os.makedirs(self.home, exist_ok=True)
+        from klink.settings import open_private, private_dir
+
+        private_dir(Path(self.home))
         log_path = os.path.join(self.home, "serve.log")
         self.progress(f"starting klink serve at {self.server} (log: {log_path})")
-        with open(log_path, "ab") as log:
+        with open_private(log_path) as log:  # 0600: a log may carry what users typed
             process = subprocess.Popen(
                 [sys.executable, "-m", "klink.cli.main", "serve"],
                 stdin=subprocess.DEVNULL,

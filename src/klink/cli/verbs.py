@@ -30,6 +30,7 @@ WAITING = (
     flag("--no-wait", help="return once it is accepted"),
     flag("--dry-run", help="print the plan; change nothing"),
 )
+PAUSE_WHY = (opt("-m", "--message", default="", help="why (shown as waitingFor)"),)
 MESSAGE = opt("-m", "--message", required=True, help="why (recorded and notified)")
 SETS = opt(
     "--set",
@@ -129,6 +130,17 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb("token list", META + "_token_list", "list tokens"),
     Verb("token delete", META + "_token_delete", "delete a token", pos("name")),
+    Verb(
+        "audit",
+        "klink.cli.audit:_audit",
+        "show the audit log: who changed what, when (admin)",
+        opt("--actor", help="only this token's changes"),
+        opt("--action", help='only this action, e.g. "git push" or "POST /deploy/{app}/{env}"'),
+        opt("--target", help="only this path and below it, e.g. /metadata/applications/search"),
+        opt("--since", help="ISO 8601 time (UTC unless it says) or an age: 30m, 12h, 7d"),
+        opt("--limit", type=int, default=50, help="entries per page (1-1000)"),
+        opt("--before", type=int, help="the page after the one that printed this id"),
+    ),
     Verb(
         "chat link",
         "klink.cli.chatlink:_link",
@@ -291,8 +303,38 @@ VERBS: tuple[Verb, ...] = (
         MESSAGE,
         opt("--commit", help="config commit or ref (default: HEAD)"),
         flag("--yes", help="no confirmation for the newest image"),
+        flag("--no-window-wait", help="refuse instead of waiting for a window"),
         *WAITING,
         chat="deployer",
+    ),
+    Verb(
+        "promote",
+        "klink.cli.release:_promote",
+        "deploy to TO the image running in FROM (TO alone: its promotesFrom)",
+        APP,
+        pos("first", "FROM, or TO alone", metavar="FROM"),
+        pos("second", "TO", optional=True, metavar="TO"),
+        MESSAGE,
+        opt("--commit", help="TO's config commit or ref (default: HEAD)"),
+        flag("--no-window-wait", help="refuse instead of waiting for a window"),
+        *WAITING,
+        chat="deployer",
+    ),
+    *(
+        Verb(
+            verb,
+            "klink.cli.release:_decide",
+            text,
+            pos("id", "the deployment"),
+            opt("-m", "--message", required=True, help="why (recorded)"),
+            chat="deployer",
+            fixed={"verb": verb},
+        )
+        for verb, text in (
+            ("approve", "approve a deployment that waits for approvals"),
+            ("reject", "reject a deployment that waits for approvals (it ends cancelled)"),
+            ("override", "let a deployment through its closed window or freeze (admin)"),
+        )
     ),
     Verb("watch", DEPLOY + "_watch", "follow a deployment until it ends", pos("id"), chat="reader"),
     *(
@@ -310,7 +352,20 @@ VERBS: tuple[Verb, ...] = (
         for verb, text in AGAIN
     ),
     *(
-        Verb(verb, DEPLOY + "_control", text, APP, ENV, chat="deployer", fixed={"verb": verb})
+        Verb(
+            verb,
+            DEPLOY + "_control",
+            text,
+            APP,
+            ENV,
+            *(
+                (opt("-m", "--message", default="", help="why (shown as waitingFor)"),)
+                if verb == "pause"
+                else ()
+            ),
+            chat="deployer",
+            fixed={"verb": verb},
+        )
         for verb, text in CONTROLS
     ),
     Verb(

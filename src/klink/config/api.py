@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 
@@ -27,9 +28,11 @@ from klink.errors import InvalidInput, NotFound
 from klink.metadata.client import MetadataClient
 from klink.names import check_name
 from klink.service import HealthCheck, Runtime, admin, make_service, reader, runtime_of
+from klink.service.openapi import errors
 
 router = APIRouter(tags=["config"])
 _REPOS_KEY = "config.repos"
+_CREATE_LIMITER_KEY = "config.create_limiter"
 
 
 def repos_of(runtime: Runtime) -> ConfigRepos:
@@ -94,26 +97,42 @@ def list_app_repos(
     return {"repos": [_describe(request, a, e) for a, e in _repos(request).all(app)]}
 
 
-@router.post("/repos/{app}/{env}")
-def create_repo(
+@router.post(
+    "/repos/{app}/{env}",
+    responses={201: {"description": "The repository was created"}, **errors(502)},
+)
+async def create_repo(
     app: str,
     env: str,
     request: Request,
     response: Response,
     _p: Annotated[Principal, Depends(admin)],
 ) -> dict[str, Any]:
+    """Create the repository (201) or find it there (200): idempotent, one creator however
+    many ask at once."""
     check_name(app, "app")
     check_name(env, "env")
     runtime = runtime_of(request)
-    metadata = MetadataClient(runtime.http("metadata"))
-    metadata.application(app)
-    environment = metadata.environment(env).get("metadata", {})
-    provider = str(environment.get("provider", "aws"))
-    if provider not in PROVIDERS:
-        raise InvalidInput(f"environment {env!r} has unknown provider {provider!r}", field="env")
-    created = _repos(request).create(
-        app, env, initial_files(app, env, environment), provider=provider
-    )
+
+    def work() -> bool:
+        metadata = MetadataClient(runtime.http("metadata"))
+        metadata.application(app)
+        environment = metadata.environment(env).get("metadata", {})
+        provider = str(environment.get("provider", "aws"))
+        if provider not in PROVIDERS:
+            raise InvalidInput(
+                f"environment {env!r} has unknown provider {provider!r}", field="env"
+            )
+        return _repos(request).create(
+            app, env, initial_files(app, env, environment), provider=provider
+        )
+
+    # Not in the shared thread pool: this work calls the metadata service, possibly in this
+    # very process, whose routes need that pool; many creators holding it all would starve it.
+    limiter = runtime.extras.get(_CREATE_LIMITER_KEY)
+    if limiter is None:
+        limiter = runtime.extras[_CREATE_LIMITER_KEY] = anyio.CapacityLimiter(4)
+    created = await anyio.to_thread.run_sync(work, limiter=limiter)
     response.status_code = 201 if created else 200
     return {**_describe(request, app, env), "created": created}
 

@@ -16,11 +16,11 @@ file and ``provider`` the environment's provider (``aws`` or ``local``).
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from klink import limits
 from klink.config.params import (
     Problem,
     application_properties_problems,
@@ -38,32 +38,57 @@ LAUNCH_DATA = "launch-data.json"
 MAX_FILE_BYTES = 1024 * 1024
 
 
+class ParseError(ValueError):
+    """A file that cannot be parsed under Klink's input policy; ``field`` is the value's path."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def parse_json(raw: bytes) -> Any:
+    """JSON under ``klink.limits``' policy: nothing that breaks a later read (nesting, lone
+    surrogates, numbers out of range) is accepted at push time."""
     try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        return limits.loads(raw)
+    except InvalidInput as exc:
+        raise ParseError(exc.message, exc.field or "") from None
 
 
 def parse_yaml(raw: bytes) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 ({exc.reason})") from None
+        raise ParseError(f"not UTF-8 ({exc.reason})") from None
+    except RecursionError:
+        raise ParseError(f"nested too deep (at most {limits.MAX_DEPTH} levels)") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"not valid YAML: {exc}") from None
+        raise ParseError(f"not valid YAML: {exc}") from None
+    try:
+        limits.check(data)
+    except InvalidInput as exc:
+        raise ParseError(exc.message, exc.field or "") from None
+    return data
 
 
 def _deployment_params(data: Any, provider: str) -> list[Problem]:
-    return deployment_params_problems(data, provider=provider)
+    from klink.config.inputs import input_problems
+
+    strict = input_problems(data)
+    named = {problem.field for problem in strict}
+    lax = deployment_params_problems(data, provider=provider)
+    return strict + [problem for problem in lax if problem.field not in named]
 
 
 def _application_properties(data: Any, _provider: str) -> list[Problem]:
-    return application_properties_problems(data)
+    from klink.config.inputs import properties_problems
+
+    strict = properties_problems(data)
+    named = {problem.field for problem in strict}
+    lax = application_properties_problems(data)
+    return strict + [problem for problem in lax if problem.field not in named]
 
 
 def _launch_data(data: Any, _provider: str) -> list[Problem]:
@@ -116,7 +141,7 @@ def check_file(name: str, raw: bytes, provider: str) -> tuple[Any, list[Problem]
     try:
         data = spec.parse(raw)
     except ValueError as exc:
-        return None, [Problem("", str(exc))]
+        return None, [Problem(getattr(exc, "field", ""), str(exc))]
     return data, spec.validate(data, provider)
 
 

@@ -7,6 +7,12 @@ a ``reader`` token; pushes (``git-receive-pack``) need ``admin`` or ``deployer``
 environment. The token is the password of HTTP basic auth (any user name) or a bearer token;
 without one the answer is 401 with ``WWW-Authenticate: Basic`` so plain git asks its
 credential helpers. What lands is then checked by the repository's pre-receive hook.
+
+Every push is in the audit log (``klink.service.audit``) as ``git push`` on
+``/config/repos/{app}/{env}``, with the token's name as the actor (the commits' authors are
+what the pusher's git says, so they are recorded beside it, not instead of it) and the refs it
+moved; a push that lands nothing (refused by the hook, not a fast-forward) has outcome 400.
+Fetches and clones change nothing and are not recorded.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,10 +29,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from klink.auth.tokens import Principal
+from klink.config import gitcmd
 from klink.config.gitcmd import git_env
 from klink.config.repos import ConfigRepos
 from klink.errors import Forbidden, KlinkError, Unauthorized
-from klink.service import current_principal
+from klink.service import audit, current_principal
 
 _PATH_RE = re.compile(
     r"^(?:HEAD|info/refs|git-upload-pack|git-receive-pack|objects/info/[a-z-]+"
@@ -63,6 +71,30 @@ def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse
 
 def _is_push(request: Request, path: str) -> bool:
     return path == "git-receive-pack" or request.query_params.get("service") == "git-receive-pack"
+
+
+def _heads(git_dir: Path) -> dict[str, str]:
+    done = gitcmd.run(git_dir, ["for-each-ref", "--format=%(objectname) %(refname)", "refs/"])
+    pairs = (line.split(" ", 1) for line in done.stdout.decode().splitlines() if " " in line)
+    return {ref: obj for obj, ref in pairs}
+
+
+def _push_record(git_dir: Path, before: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """The outcome of a push and what it moved: refs (from/to) and the commits' own authors."""
+    after = _heads(git_dir)
+    moved = {
+        ref: {"from": before.get(ref), "to": new}
+        for ref, new in sorted(after.items())
+        if before.get(ref) != new
+    }
+    authors: set[str] = set()
+    for change in moved.values():
+        span = [change["to"]] if change["from"] is None else [f"{change['from']}..{change['to']}"]
+        log = gitcmd.run(
+            git_dir, ["log", "--max-count=100", "--format=%an <%ae>", "--end-of-options", *span]
+        )
+        authors.update(log.stdout.decode(errors="replace").splitlines())
+    return (200 if moved else 400), {"refs": moved, "authors": sorted(authors)}
 
 
 def _authorize(request: Request, env: str, push: bool) -> Principal:
@@ -129,6 +161,11 @@ def _parse_headers(raw: bytes) -> tuple[int, dict[str, str]]:
 async def serve(request: Request, repos: ConfigRepos, app: str, env: str, path: str) -> Response:
     if not _PATH_RE.fullmatch(path):
         return _error(404, "not_found", f"no git resource {path!r}")
+    push = request.method == "POST" and path == "git-receive-pack"
+    if push:
+        audit.describe(request, action="git push", target=f"/config/repos/{app}/{env}")
+    else:
+        audit.skip(request)
     # Who asks comes first: an anonymous caller learns nothing, not even which repos exist.
     try:
         principal = _authorize(request, env, _is_push(request, path))
@@ -138,6 +175,7 @@ async def serve(request: Request, repos: ConfigRepos, app: str, env: str, path: 
         return _error(403, exc.code, exc.message)
     try:
         git_dir = repos.existing(app, env)
+        before = await asyncio.to_thread(_heads, git_dir) if push else {}
     except KlinkError as exc:
         return _error(exc.status, exc.code, exc.message)
     proc = await asyncio.create_subprocess_exec(
@@ -179,6 +217,13 @@ async def serve(request: Request, repos: ConfigRepos, app: str, env: str, path: 
             raise
         finally:
             await proc.wait()
+            if push:
+                outcome: int | None = None  # unknown: the entry keeps the HTTP status
+                try:
+                    outcome, detail = await asyncio.to_thread(_push_record, git_dir, before)
+                except KlinkError as exc:
+                    detail = {"error": f"could not read what landed: {exc.message}"}
+                audit.describe(request, outcome=outcome, detail=detail)
 
     media_type: Any = headers.pop("Content-Type", None)
     return _CgiResponse(body(), status_code=status, headers=headers, media_type=media_type)

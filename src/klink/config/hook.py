@@ -56,6 +56,8 @@ def main() -> int:
         problems = update_problems(git_dir, sys.stdin.read().splitlines(), provider)
     except KlinkError as exc:
         problems = [f"cannot check the push: {exc.message}"]
+    except Exception as exc:  # the pusher sees one line, never a traceback
+        problems = [f"cannot check the push: internal error ({type(exc).__name__})"]
     if not problems:
         return 0
     sys.stderr.write("klink: push rejected, the configuration is not valid:\n")

@@ -12,13 +12,16 @@ A file at a full commit hash never changes, so reads by full hash are cached in 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shlex
 import shutil
 import sys
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,29 +200,39 @@ class ConfigRepos:
     def create(self, app: str, env: str, files: Mapping[str, bytes], *, provider: str) -> bool:
         """Create the repository with ``files`` as its first commit; False if it existed.
 
-        An existing repository keeps its history; its settings and hook are refreshed (so a
-        changed provider of the environment reaches push-time validation).
+        An existing repository keeps its history; its settings and hook are refreshed when
+        they differ (so a changed provider of the environment reaches push-time validation).
+        Creators take turns on a lock of the root directory (``flock``: between threads and
+        processes alike; creations are rare and short), so any number of concurrent calls
+        leave one creator and never race on git's own config lock.
         """
         path = self.path(app, env)
-        if (path / "HEAD").is_file():
-            self._configure(path, provider)
+        if (path / "HEAD").is_file() and self._configured(path, provider):
             return False
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=self.root))
-        try:
-            gitcmd.run(staging, ["init", "--quiet", "--bare", f"--initial-branch={BRANCH}"])
-            self._configure(staging, provider)
-            self._first_commit(staging, files, app, env)
+        with _flocked(self.root):
+            if (path / "HEAD").is_file():
+                if not self._configured(path, provider):
+                    self._configure(path, provider)
+                return False
+            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=self.root))
             try:
+                gitcmd.run(staging, ["init", "--quiet", "--bare", f"--initial-branch={BRANCH}"])
+                self._configure(staging, provider)
+                self._first_commit(staging, files, app, env)
                 staging.rename(path)
-            except OSError:
-                if (path / "HEAD").is_file():  # another request created it first
-                    return False
-                raise
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            finally:
+                if staging.exists():
+                    shutil.rmtree(staging, ignore_errors=True)
         return True
+
+    def _configured(self, path: Path, provider: str) -> bool:
+        try:
+            hook = (path / "hooks" / "pre-receive").read_text()
+        except OSError:
+            return False
+        current = gitcmd.run(path, ["config", "--get", "klink.provider"], check=False)
+        return hook == hook_script() and current.stdout.decode().strip() == provider
 
     def _configure(self, path: Path, provider: str) -> None:
         for key, value in (
@@ -352,6 +365,16 @@ class ConfigRepos:
         except (OSError, ExternalCommandError):
             return False
         return True
+
+
+@contextmanager
+def _flocked(directory: Path) -> Iterator[None]:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def render_template(value: Any, app: str, env: str) -> Any:

@@ -3,6 +3,8 @@
 ``POST /{app}/{env}`` creates a deployment (201 ``{id}``; 409 when app+env has one in
 progress or Klink is locked); ``/{app}/{env}/{pause,resume,cancel,retry,undo,unlock}`` steer
 the one in progress; ``rollback``, ``redeploy`` and ``resize`` act on the last completed one;
+``/{app}/{env}/promote`` deploys what runs in another environment; ``/deployments/{id}/
+{approve,reject,override}`` are people's decisions on the release rules (``release.py``);
 ``/deployments`` (history, tasks, logs), ``/in-progress`` and ``/stats`` read. Changes need
 ``deployer`` on the environment (``unlock`` and the global lock need ``admin``). The engine runs
 in this service's lifespan when ``KLINK_ENGINE`` is on.
@@ -22,10 +24,14 @@ from klink.deploy.commands import Actor, Commands
 from klink.deploy.context import Services
 from klink.deploy.engine import Engine, EngineThreads
 from klink.deploy.expiry import ExpiryScheduler
+from klink.deploy.metrics import watch
 from klink.deploy.services import runtime_services
 from klink.deploy.store import DeploymentStore
-from klink.service import Runtime, admin, make_service, runtime_of
+from klink.deploy.stuck import StuckScheduler
+from klink.providers.local import health as local_health
+from klink.service import Runtime, admin, make_service, reader, runtime_of
 from klink.service.auth import deployer
+from klink.service.health import local_cloud
 
 router = APIRouter(tags=["deploy"])
 
@@ -35,6 +41,19 @@ class DeployBody(BaseModel):
     commit: str | None = Field(default=None, max_length=64)
     message: str = Field(min_length=1, max_length=2000)
     dryRun: bool = False
+    windowWait: bool = True  # false: refused (409) outside the window or inside a freeze
+
+
+class PromoteBody(BaseModel):
+    source: str | None = Field(default=None, alias="from", max_length=32)
+    commit: str | None = Field(default=None, max_length=64)
+    message: str = Field(min_length=1, max_length=2000)
+    dryRun: bool = False
+    windowWait: bool = True
+
+
+class DecisionBody(BaseModel):
+    message: str = Field(min_length=1, max_length=2000)
 
 
 class MessageBody(BaseModel):
@@ -72,6 +91,7 @@ def _target(app: str, env: str, principal: Principal) -> None:
     principal.require_deploy(env)
 
 
+Reader = Annotated[Principal, Depends(reader)]
 Deployer = Annotated[Principal, Depends(deployer)]
 Admin = Annotated[Principal, Depends(admin)]
 
@@ -89,10 +109,56 @@ def create_deployment(
         body.message,
         commit=body.commit,
         dry_run=body.dryRun,
+        window_wait=body.windowWait,
     )
     if not body.dryRun:
         response.status_code = 201
     return result
+
+
+@router.post("/{app}/{env}/promote")
+def promote(
+    app: str, env: str, body: PromoteBody, request: Request, response: Response, principal: Deployer
+) -> dict[str, Any]:
+    """Deploy to ``env`` the image running in ``from`` (default: ``env``'s promotesFrom)."""
+    _target(app, env, principal)
+    result = commands_of(request).promote(
+        actor_of(principal),
+        app,
+        body.source,
+        env,
+        body.message,
+        commit=body.commit,
+        dry_run=body.dryRun,
+        window_wait=body.windowWait,
+    )
+    if not body.dryRun:
+        response.status_code = 201
+    return result
+
+
+@router.post("/deployments/{deployment_id}/approve")
+def approve(
+    deployment_id: str, body: DecisionBody, request: Request, principal: Reader
+) -> dict[str, Any]:
+    """Who may approve is the environment's ``approvals.roles``; checked by the command."""
+    return commands_of(request).approve(actor_of(principal), principal, deployment_id, body.message)
+
+
+@router.post("/deployments/{deployment_id}/reject")
+def reject(
+    deployment_id: str, body: DecisionBody, request: Request, principal: Reader
+) -> dict[str, Any]:
+    return commands_of(request).reject(actor_of(principal), principal, deployment_id, body.message)
+
+
+@router.post("/deployments/{deployment_id}/override")
+def override(
+    deployment_id: str, body: DecisionBody, request: Request, principal: Admin
+) -> dict[str, Any]:
+    return commands_of(request).override(
+        actor_of(principal), principal, deployment_id, body.message
+    )
 
 
 @router.post("/{app}/{env}/rollback")
@@ -122,9 +188,12 @@ def redeploy(
 
 
 @router.post("/{app}/{env}/pause")
-def pause(app: str, env: str, request: Request, principal: Deployer) -> dict[str, Any]:
+def pause(
+    app: str, env: str, request: Request, principal: Deployer, body: MessageBody | None = None
+) -> dict[str, Any]:
     _target(app, env, principal)
-    return commands_of(request).pause(actor_of(principal), app, env)
+    message = body.message if body is not None else ""
+    return commands_of(request).pause(actor_of(principal), app, env, message)
 
 
 @router.post("/{app}/{env}/resume")
@@ -198,7 +267,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         )
         runner.start()
         threads.append(runner)
-        runtime.extras["deploy.wake"] = runner.wake.set
+        runtime.extras["deploy.wake"] = runner.wake
 
     def stop_engine() -> None:
         runtime.extras.pop("deploy.wake", None)
@@ -211,16 +280,20 @@ def create_app(runtime: Runtime) -> FastAPI:
         return found
 
     expiry = ExpiryScheduler(services, DeploymentStore(runtime.engine))
+    stuck = StuckScheduler(services, runtime.engine, runtime.settings.stuck_seconds)
     on_start, on_stop = [start_engine], [stop_engine]
     if runtime.settings.schedules_enabled:
-        on_start.append(expiry.start)
-        on_stop.append(expiry.stop)
+        on_start += [expiry.start, stuck.start]
+        on_stop += [expiry.stop, stuck.stop]
 
-    return make_service(
+    app = make_service(
         "deploy",
         runtime,
         [router, read_router],
         on_start=on_start,
         on_stop=on_stop,
         description="Resumable red-black deployments with pause, undo, rollback and history",
+        checks=[local_cloud(runtime, local_health.healthy)],
     )
+    watch(app.state.metrics_registry, runtime)
+    return app

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from klink import names
 from klink.auth.tokens import Principal
-from klink.deploy import reads
+from klink.deploy import history, reads
 from klink.deploy.context import Services
 from klink.deploy.model import STATUSES
 from klink.deploy.services import runtime_services
 from klink.deploy.store import DeploymentStore
+from klink.deploy.waiting import annotate, waiting_for
 from klink.errors import InvalidInput
 from klink.service import reader, runtime_of
 
@@ -73,7 +74,9 @@ def list_deployments(
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
     if since is not None and since.tzinfo is None:
         raise InvalidInput("since needs a time zone (e.g. 2026-01-01T00:00:00Z)", field="since")
-    found = _store(request).find(app=app, env=env, status=status, since=since, limit=limit)
+    store = _store(request)
+    found = store.find(app=app, env=env, status=status, since=since, limit=limit)
+    annotate(store.engine, found)
     return {"deployments": [d.summary() for d in found]}
 
 
@@ -81,7 +84,10 @@ def list_deployments(
 def get_deployment(
     deployment_id: str, request: Request, _p: Annotated[Principal, Depends(reader)]
 ) -> dict[str, Any]:
-    return _store(request).get(deployment_id).to_json()
+    store = _store(request)
+    d = store.get(deployment_id)
+    annotate(store.engine, [d], every=True)
+    return d.to_json()
 
 
 @read_router.get("/deployments/{deployment_id}/tasks")
@@ -104,14 +110,16 @@ def get_logs(
     deployment_id: str,
     request: Request,
     _p: Annotated[Principal, Depends(reader)],
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # a log id: a 64-bit integer
 ) -> dict[str, Any]:
     store = _store(request)
     d = store.get(deployment_id)
     logs = store.logs(d.id, since)
+    annotate(store.engine, [d])
     return {
         "id": d.id,
         "status": d.status,
+        "waitingFor": waiting_for(d),
         "cursor": d.cursor,
         "actions": len(d.plan),
         "logs": logs,
@@ -121,9 +129,38 @@ def get_logs(
 
 @read_router.get("/in-progress")
 def in_progress(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
-    return {"deployments": [d.summary() for d in _store(request).in_progress()]}
+    store = _store(request)
+    found = store.in_progress()
+    annotate(store.engine, found)
+    return {"deployments": [d.summary() for d in found]}
 
 
 @read_router.get("/stats")
 def stats(request: Request, _p: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
     return reads.stats(_store(request).stats())
+
+
+@read_router.get("/running")
+def running(
+    request: Request, _p: Annotated[Principal, Depends(reader)], app: str | None = None
+) -> dict[str, Any]:
+    """What runs in each app+env, by history (the newest completed deployment of each)."""
+    if app is not None:
+        names.check_name(app, "app")
+    return {"running": history.running(runtime_of(request).engine, app)}
+
+
+@read_router.get("/stuck")
+def stuck(
+    request: Request,
+    _p: Annotated[Principal, Depends(reader)],
+    seconds: Annotated[float | None, Query(gt=0)] = None,
+) -> dict[str, Any]:
+    """Active deployments without progress for longer than ``seconds`` (default
+    ``KLINK_STUCK_SECONDS``), each with its action and why (``klink.deploy.stuck``)."""
+    from klink.deploy.stuck import find_stuck
+
+    runtime = runtime_of(request)
+    limit = seconds if seconds is not None else runtime.settings.stuck_seconds
+    found = find_stuck(runtime.engine, runtime.clock(), limit)
+    return {"seconds": limit, "deployments": [r.to_json() for r in found]}

@@ -37,3 +37,27 @@ class DeployClient(ServiceClient):
         """``verb``: pause, resume, cancel, retry, undo, unlock, rollback, redeploy."""
         result: dict[str, Any] = self.request("POST", f"/{app}/{env}/{verb}", json=body or None)
         return result
+
+    def running(self, app: str | None = None) -> list[dict[str, Any]]:
+        """What runs in each app+env by history: ``{app, env, version, image, since, …}``."""
+        params = {"app": app} if app else {}
+        result: list[dict[str, Any]] = self.request("GET", "/running", params=params)["running"]
+        return result
+
+    def in_progress(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/in-progress")["deployments"]
+        return result
+
+    def tasks(self, deployment_id: str) -> dict[str, Any]:
+        """``{id, status, cursor, tasks, plan}``: every action's status, attempts and times."""
+        result: dict[str, Any] = self.request("GET", f"/deployments/{deployment_id}/tasks")
+        return result
+
+    def boxes(self, app: str, env: str) -> dict[str, Any]:
+        """The current group of app+env and its instances, from the provider."""
+        result: dict[str, Any] = self.request("GET", f"/{app}/{env}/boxes")
+        return result
+
+    def lock(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/lock")
+        return result

@@ -4,9 +4,11 @@ those routes, the CLI, the chat bot and anything else).
 Every command takes the ``Actor`` (a token's name, and the front door a person used, if any:
 ``ci-bot via slack:U123``), checks what it must, and either creates a deployment (deploy,
 rollback, redeploy, resize: all recorded, logged and holding the app+env slot), applies a
-control through the state machine (pause, resume, cancel, retry, undo, unlock), or sets the
-global lock. Rights (deployer on the environment, admin for unlock and the lock) are checked by
-the caller's principal before it gets here.
+control through the state machine (pause, resume, cancel, retry, undo, unlock), records a
+person's decision on the release rules (approve, reject, override: ``release.py``, which also
+promotes), or sets the global lock. Rights (deployer on the environment, admin for unlock
+and the lock) are checked by the caller's principal before it gets here; an approval's rights
+are the environment's own rule, checked by the command with the principal it is given.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from klink import names
-from klink.deploy import controls, dryrun
+from klink.auth.tokens import Principal
+from klink.deploy import controls, dryrun, release
 from klink.deploy import plan as planner
 from klink.deploy.context import Services
 from klink.deploy.model import Deployment, GroupState
@@ -64,12 +67,53 @@ class Commands:
         *,
         commit: str | None = None,
         dry_run: bool = False,
+        window_wait: bool = True,
     ) -> dict[str, Any]:
         _target(app, env)
         if not image:
             raise InvalidInput("image is required (klink deploy offers the newest)", field="image")
-        d = self._new(actor, app, env, image, commit, message, "deploy")
-        return self._start(d, dry_run)
+        if not window_wait and not dry_run:
+            release.check_window(self, env)
+        d = self.new(actor, app, env, image, commit, message, "deploy")
+        return self.start(d, dry_run)
+
+    def promote(
+        self,
+        actor: Actor,
+        app: str,
+        source: str | None,
+        env: str,
+        message: str,
+        *,
+        commit: str | None = None,
+        dry_run: bool = False,
+        window_wait: bool = True,
+    ) -> dict[str, Any]:
+        """Deploy to ``env`` the image that runs in ``source`` now (``env``'s promotesFrom
+        when None), with ``env``'s own config."""
+        _target(app, env)
+        if not window_wait and not dry_run:
+            release.check_window(self, env)
+        return release.promote(
+            self, actor, app, source, env, message, commit=commit, dry_run=dry_run
+        )
+
+    # The release rules: people's decisions on a deployment ------------------------------
+    def approve(
+        self, actor: Actor, principal: Principal, deployment_id: str, message: str
+    ) -> dict[str, Any]:
+        return release.approve(self, actor, principal, deployment_id, message)
+
+    def reject(
+        self, actor: Actor, principal: Principal, deployment_id: str, message: str
+    ) -> dict[str, Any]:
+        return release.reject(self, actor, principal, deployment_id, message)
+
+    def override(
+        self, actor: Actor, principal: Principal, deployment_id: str, message: str
+    ) -> dict[str, Any]:
+        """An admin lets a deployment through its closed window or freeze (recorded)."""
+        return release.override(self, actor, principal, deployment_id, message)
 
     def rollback(
         self, actor: Actor, app: str, env: str, message: str = "", *, dry_run: bool = False
@@ -79,10 +123,10 @@ class Commands:
         if previous is None or not previous.image_id:
             raise Conflict(f"the last deployment of {app}/{env} had no previous group", field="app")
         message = message or f"rollback to {previous.image_id}"
-        d = self._new(
+        d = self.new(
             actor, app, env, previous.image_id, previous.config_commit, message, "rollback"
         )
-        return self._start(d, dry_run)
+        return self.start(d, dry_run)
 
     def redeploy(
         self, actor: Actor, app: str, env: str, message: str = "", *, dry_run: bool = False
@@ -90,8 +134,8 @@ class Commands:
         _target(app, env)
         last = self._last(app, env)
         message = message or f"redeploy {last.image} with the newest config"
-        d = self._new(actor, app, env, last.image, None, message, "redeploy")
-        return self._start(d, dry_run)
+        d = self.new(actor, app, env, last.image, None, message, "redeploy")
+        return self.start(d, dry_run)
 
     def resize(
         self, actor: Actor, app: str, env: str, *, min_size: int, max_size: int, desired: int
@@ -103,17 +147,16 @@ class Commands:
         if not min_size <= desired <= max_size:
             raise InvalidInput("sizes must satisfy min <= desired <= max", field="desired")
         message = f"resize to min {min_size}, max {max_size}, desired {desired}"
-        d = self._new(actor, app, env, None, None, message, "resize", plan=planner.RESIZE)
+        d = self.new(actor, app, env, None, None, message, "resize", plan=planner.RESIZE)
         d.facts = Preparation(
             resize={"min": min_size, "max": max_size, "desired": desired}
         ).to_json()
-        return self._start(d, False)
+        return self.start(d, False)
 
     # Controls ----------------------------------------------------------------------------
-    def pause(self, actor: Actor, app: str, env: str) -> dict[str, Any]:
-        return self._control(
-            app, env, "pause", lambda d, leased: controls.pause(d, leased, str(actor))
-        )
+    def pause(self, actor: Actor, app: str, env: str, message: str = "") -> dict[str, Any]:
+        who = f"{actor}: {message.strip()}" if message.strip() else str(actor)
+        return self._control(app, env, "pause", lambda d, leased: controls.pause(d, leased, who))
 
     def resume(self, actor: Actor, app: str, env: str) -> dict[str, Any]:
         return self._control(app, env, "resume", lambda d, leased: controls.resume(d, str(actor)))
@@ -181,7 +224,7 @@ class Commands:
         return {"locked": False, "was": self.store.clear_lock(), "actor": str(actor)}
 
     # Helpers -----------------------------------------------------------------------------
-    def _new(
+    def new(
         self,
         actor: Actor,
         app: str,
@@ -209,7 +252,7 @@ class Commands:
             plan=list(plan),
         )
 
-    def _start(self, d: Deployment, dry_run: bool) -> dict[str, Any]:
+    def start(self, d: Deployment, dry_run: bool) -> dict[str, Any]:
         if dry_run:
             return dryrun.deployment(d, self.services())
         self.store.create(d, self.clock())

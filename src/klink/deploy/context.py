@@ -9,13 +9,14 @@ has learnt is ``ctx.prep`` (a frozen ``Preparation``); an action changes it with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Protocol
 
 from klink.config.params import DeploymentParams
+from klink.deploy.approvals import Decision
 from klink.deploy.model import Deployment, GroupState, Step
 from klink.deploy.preparation import Preparation
 from klink.providers.base import Provider
@@ -49,6 +50,9 @@ class Services:
     notifier: Notifier
     probe: Callable[[str], bool]
     clock: Callable[[], datetime]
+    # People's decisions on a deployment (approvals, rejections, overrides), by its id; None
+    # where nothing records them (the release gates then fail rather than wait forever).
+    decisions: Callable[[str], Sequence[Decision]] | None = None
 
 
 def stored_params(data: Mapping[str, Any] | None) -> DeploymentParams:

@@ -19,6 +19,7 @@ from klink.deploy.strategies import strategy_of
 from klink.errors import Conflict
 
 Change = tuple[list[str], bool]
+REQUEST_WHO = 140  # what of a person's reason fits a recorded request (``control``, 160)
 
 
 def params_of(d: Deployment) -> DeploymentParams:
@@ -56,13 +57,35 @@ def cancel(d: Deployment, who: str) -> list[str]:
 
 
 def pause(d: Deployment, leased: bool, who: str) -> Change:
+    """``who`` is the actor, with the reason when one was given (``ops: checking dashboards``)."""
     if d.status == PAUSED:
         return [], False
     if leased and d.status in ACTIVE:
-        d.control = Request("pause", who).encode()
+        d.control = Request("pause", who[:REQUEST_WHO]).encode()
         return [f"pause requested by {who}: after the running action"], False
-    lifecycle.move(d, "pause")
+    lifecycle.move(d, "pause", hold=f"paused by {who}")
     return [f"paused by {who}"], False
+
+
+def reject(d: Deployment, leased: bool, who: str) -> Change:
+    """A rejection ends a deployment that has changed nothing ``cancelled``, with the reason;
+    while an engine runs one of its actions, that engine applies it when the action ends."""
+    if d.phase != PREPARE or lifecycle.target(d.status, "reject", d.phase) is None:
+        raise Conflict(
+            f"deployment {d.id} is {d.status} in its {d.phase} phase: only a deployment "
+            "waiting for its approvals can be rejected (cancel or undo it instead)",
+            field="id",
+        )
+    if leased and d.status in ACTIVE:
+        d.control = Request("reject", who[:REQUEST_WHO]).encode()
+        return [f"rejection by {who}: applied after the running action"], False
+    return end_rejected(d, who), False
+
+
+def end_rejected(d: Deployment, who: str) -> list[str]:
+    lifecycle.move(d, "reject")
+    d.error = f"rejected by {who}"
+    return [f"rejected by {who}: cancelled"]
 
 
 def resume(d: Deployment, who: str) -> Change:
@@ -140,8 +163,12 @@ def apply_requested(d: Deployment, raw: str) -> list[str]:
     if d.status not in ACTIVE:
         return []
     if request.name == "pause":
-        lifecycle.move(d, "pause")
+        lifecycle.move(d, "pause", hold=f"paused by {request.who}")
         return [f"paused by {request.who}"]
+    if request.name == "reject":
+        if d.phase == PREPARE:
+            return end_rejected(d, request.who)
+        return [f"rejection by {request.who} came too late: the deployment phase had begun"]
     if request.name == "cancel":
         return cancel(d, request.who)
     if request.name == "undo" and d.phase == DEPLOY and not d.undo:

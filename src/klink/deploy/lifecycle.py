@@ -72,13 +72,18 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(COMPLETED, "undo", DEPLOY, RUNNING),  # undo of the last completed deployment
     Transition(PAUSED, "unlock", ANY, CANCELLED),
     Transition(FAILED, "unlock", ANY, CANCELLED),
+    # The release rules (``await_approval``), all before any cloud change: a rejection or an
+    # expired approval ends the deployment cancelled, with the reason, and frees the slot.
+    Transition(PREPARING, "reject", PREPARE, CANCELLED),
+    Transition(PAUSED, "reject", PREPARE, CANCELLED),
+    Transition(PREPARING, "expire", PREPARE, CANCELLED),
 )
 
-CONTROLS = ("pause", "resume", "cancel", "retry", "undo", "unlock")
-LOCK_ALLOWS = frozenset({"pause", "cancel", "undo", "unlock"})
+CONTROLS = ("pause", "resume", "cancel", "retry", "undo", "unlock", "reject")
+LOCK_ALLOWS = frozenset({"pause", "cancel", "undo", "unlock", "reject"})
 # Controls the holder of a lease applies at the action boundary (the others need the
 # deployment to be at rest, where no engine holds it).
-DEFERRABLE = frozenset({"pause", "cancel", "undo"})
+DEFERRABLE = frozenset({"pause", "cancel", "undo", "reject"})
 
 _TABLE: dict[tuple[str, str, str], str] = {(t.status, t.event, t.phase): t.to for t in TRANSITIONS}
 
@@ -92,14 +97,17 @@ def allowed(status: str, phase: str) -> list[str]:
     return sorted({t.event for t in TRANSITIONS if target(status, t.event, phase) is not None})
 
 
-def move(d: Deployment, event: str) -> str:
-    """Apply ``event`` to ``d`` (its status only); Conflict when the table has no row."""
+def move(d: Deployment, event: str, *, hold: str | None = None) -> str:
+    """Apply ``event`` to ``d``; Conflict when the table has no row. ``hold`` says why a
+    deployment that becomes paused is held ("paused by ops: checking dashboards"); leaving
+    ``paused`` forgets it."""
     to = target(d.status, event, d.phase)
     if to is None:
         can = [c for c in allowed(d.status, d.phase) if c in CONTROLS]
         hint = f"; it can be: {', '.join(can)}" if can else ""
         raise Conflict(f"deployment {d.id} is {d.status}: cannot {event} it{hint}", field="status")
     d.status = to
+    d.hold = (hold or d.hold) if to == PAUSED else None
     return to
 
 

@@ -191,9 +191,14 @@ class Deployment:
     error: str | None = None
     control: str | None = None
     via: str | None = None  # the front door a person acted through (``slack:U123``)
+    hold: str | None = None  # why it is paused and by whom (set by ``lifecycle.move``)
     created_at: Any = None
     updated_at: Any = None
     finished_at: Any = None
+    # Read side only (``waiting.annotate``), never persisted: the task at the cursor (status,
+    # message) and the people's decisions on the release rules, for ``waitingFor``.
+    current_task: Mapping[str, Any] | None = None
+    decisions: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def previous(self) -> GroupState | None:
@@ -204,6 +209,8 @@ class Deployment:
         return GroupState.from_json(self.new_state)
 
     def summary(self) -> dict[str, Any]:
+        from klink.deploy.waiting import waiting_for  # it reads this module's statuses
+
         return {
             "id": self.id,
             "app": self.app,
@@ -223,6 +230,8 @@ class Deployment:
             "actions": len(self.plan),
             "current": self.plan[self.cursor].name if self.cursor < len(self.plan) else None,
             "error": self.error,
+            "waitingFor": waiting_for(self),
+            "promotedFrom": self.facts.get("promoted_from"),
             "createdAt": _iso(self.created_at),
             "updatedAt": _iso(self.updated_at),
             "finishedAt": _iso(self.finished_at),
@@ -232,6 +241,7 @@ class Deployment:
         return {
             **self.summary(),
             "planHash": plan_hash(self.plan),
+            "approvals": [dict(d) for d in self.decisions],
             "previousState": self.previous_state,
             "newState": self.new_state,
             "plan": [s.to_json() for s in self.plan],

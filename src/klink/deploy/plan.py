@@ -5,7 +5,10 @@ A deployment's plan is ``PREPARATION`` followed by the deployment phase, which t
 strategy (``deploy/strategies``) builds at the end of preparation from the validated parameters
 and the previous state discovered from the provider; undo is the strategy's undo steps. The same
 steps are shown by ``--dry-run``, persisted (with a hash, ``model.plan_hash``), executed and
-resumed. ``RESIZE`` is the plan of a resize: a one-step deployment, recorded and locked like
+resumed. Preparation ends with the release gates (``await_approval``, ``await_window``:
+``actions/gates.py``), after every read and before anything changes, so a deployment that
+waits for people or for its window has touched nothing and a rejection frees its slot.
+``RESIZE`` is the plan of a resize: a one-step deployment, recorded and locked like
 any other.
 """
 
@@ -52,6 +55,8 @@ PREPARATION: tuple[Step, ...] = tuple(
         "generate_alarms",
         "generate_scheduled_actions",
         "build_new_state",
+        "await_approval",
+        "await_window",
         "complete_preparation",
         "notify_start",
     )

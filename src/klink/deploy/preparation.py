@@ -115,6 +115,7 @@ class Preparation:
     kept_group: Mapping[str, Any] | None = None
     stale_kept: Mapping[str, str | None] = field(default_factory=dict)
     resize: Mapping[str, int] | None = None  # a resize deployment's sizes
+    promoted_from: Mapping[str, Any] | None = None  # a promotion's lineage: env, deployment
 
     def require(self, name: str) -> Any:
         value = getattr(self, name)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from klink.config.client import ConfigClient
+from klink.deploy.approvals import Decisions
 from klink.deploy.context import Services
 from klink.metadata.client import MetadataClient
 from klink.providers import build_provider
@@ -70,4 +71,5 @@ def runtime_services(runtime: Runtime) -> Services:
         notifier=runtime.notifier,
         probe=probe,
         clock=runtime.clock,
+        decisions=Decisions(runtime.engine),
     )

@@ -3,7 +3,9 @@
 Everything the engine writes after an action happens in one transaction (``persist``), guarded
 by the lease: a holder that lost its lease writes nothing. Claiming is an ``UPDATE … WHERE
 lease_expires < now`` whose row count says who won, so exactly one engine gets a deployment
-whatever the database. One deployment per app+env is the ``deploy_slots`` primary key.
+whatever the database; on PostgreSQL the candidate row is taken ``FOR UPDATE SKIP LOCKED``, so
+claimers never queue behind each other or behind a row locked by a worker cut off mid-write.
+One deployment per app+env is the ``deploy_slots`` primary key.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from klink.deploy.history import History, to_deployment
 from klink.deploy.lifecycle import LOCK_ALLOWS
 from klink.deploy.model import ACTIVE, FINAL, Deployment
 from klink.deploy.tables import deploy_lock, deploy_logs, deploy_slots, deploy_tasks, deployments
+from klink.deploy.wakeup import announce
 from klink.errors import Conflict, Locked, NotFound
 
 GLOBAL = "global"
@@ -42,6 +45,7 @@ _STATE_COLUMNS = (
     "error",
     "control",
     "via",
+    "hold",
     "finished_at",
 )
 # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) so that a human
@@ -97,6 +101,13 @@ class TaskSoFar:
     errors: int = 0  # consecutive transient errors so far (the error budget's count)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    id: str
+    latency: float  # seconds from when it was due (not_before) to this claim
+    takeover: bool  # its previous lease was another holder's and had expired
+
+
 @dataclass
 class TaskUpdate:
     seq: int
@@ -127,6 +138,7 @@ def _values(d: Deployment) -> dict[str, Any]:
         "error": d.error,
         "control": d.control,
         "via": d.via,
+        "hold": d.hold,
         "finished_at": d.finished_at,
     }
 
@@ -178,6 +190,7 @@ class DeploymentStore(History):
                 )
             )
             self._log(conn, d.id, now, [f"{d.kind} requested by {d.user}: {d.message}"])
+            announce(conn)
 
     def set_lock(self, message: str, actor: str, now: datetime) -> None:
         with store.write(self.engine) as conn:
@@ -259,6 +272,11 @@ class DeploymentStore(History):
     # The engine's side ------------------------------------------------------------------
     def claim(self, holder: str, now: datetime, lease_seconds: float) -> str | None:
         """Take the lease of one due deployment; None when nothing is due."""
+        claimed = self.claim_one(holder, now, lease_seconds)
+        return None if claimed is None else claimed.id
+
+    def claim_one(self, holder: str, now: datetime, lease_seconds: float) -> Claimed | None:
+        """``claim``, saying how late the claim came and whether it took over a dead lease."""
         free = sa.or_(deployments.c.lease_expires.is_(None), deployments.c.lease_expires < now)
         due = sa.or_(deployments.c.not_before.is_(None), deployments.c.not_before <= now)
         query = (
@@ -273,18 +291,31 @@ class DeploymentStore(History):
         if not candidates:
             return None
         with store.write(self.engine) as conn:
-            for candidate in candidates:
-                won = conn.execute(
-                    deployments.update()
-                    .where(deployments.c.id == candidate, free, deployments.c.status.in_(ACTIVE))
-                    .values(
-                        lease_holder=holder,
-                        lease_expires=now + timedelta(seconds=lease_seconds),
-                    )
-                ).rowcount
-                if won == 1:
-                    return str(candidate)
-        return None
+            row = conn.execute(
+                sa.select(deployments.c.id, deployments.c.not_before, deployments.c.lease_holder)
+                .where(deployments.c.id.in_(candidates), free, deployments.c.status.in_(ACTIVE))
+                .order_by(deployments.c.not_before)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return None
+            won = conn.execute(
+                deployments.update()
+                .where(deployments.c.id == row.id, free, deployments.c.status.in_(ACTIVE))
+                .values(
+                    lease_holder=holder,
+                    lease_expires=now + timedelta(seconds=lease_seconds),
+                )
+            ).rowcount
+            if won != 1:
+                return None
+        due_at: datetime = row.not_before or now
+        return Claimed(
+            id=str(row.id),
+            latency=max(0.0, (now - due_at).total_seconds()),
+            takeover=row.lease_holder is not None and row.lease_holder != holder,
+        )
 
     def renew(self, deployment_id: str, holder: str, now: datetime, lease_seconds: float) -> bool:
         """Extend ``holder``'s lease (a long action must not lose it); False if lost."""
@@ -296,6 +327,19 @@ class DeploymentStore(History):
                     .values(lease_expires=now + timedelta(seconds=lease_seconds))
                 ).rowcount
             )
+
+    def next_claimable(self, now: datetime) -> datetime | None:
+        """When the next deployment nobody holds is due (an idle engine sleeps until then)."""
+        free = sa.or_(deployments.c.lease_expires.is_(None), deployments.c.lease_expires < now)
+        with store.read(self.engine) as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(deployments.c.not_before)).where(
+                    deployments.c.status.in_(ACTIVE), free
+                )
+            ).scalar()
+        if value is None:
+            return None
+        return store.UtcDateTime().process_result_value(value, conn.dialect)
 
     def next_due(self) -> datetime | None:
         with store.read(self.engine) as conn:
@@ -441,6 +485,8 @@ class DeploymentStore(History):
                 .values(**_values(d), updated_at=now, **({"not_before": now} if due else {}))
             )
             self._log(conn, d.id, now, lines)
+            if due:
+                announce(conn)
             if d.status in FINAL:
                 self.release_slot(conn, d)
             return d
@@ -469,6 +515,7 @@ class DeploymentStore(History):
                 .values(**_values(d), updated_at=now, not_before=now)
             )
             self._log(conn, d.id, now, lines)
+            announce(conn)
             return d
 
     def reset_task(self, conn: Connection, deployment_id: str, seq: int) -> None:

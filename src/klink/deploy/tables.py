@@ -4,6 +4,8 @@
 scheduling (``not_before``) and lease (``lease_holder``, ``lease_expires``). ``deploy_slots``
 has one row per app+env with a deployment in progress: its primary key is what makes exactly
 one of N racing requests win. ``deploy_lock`` holds the global "closed for business" lock.
+``deploy_approvals`` holds every decision a person took on a deployment's release rules:
+approve, reject, or an admin's override of a window or freeze, with who, when and why.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ deployments = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("control", sa.String(160), nullable=True),
     sa.Column("via", sa.String(128), nullable=True),
+    sa.Column("hold", sa.Text, nullable=True),  # why it is paused, and by whom
     sa.Column("not_before", UtcDateTime(), nullable=True),
     sa.Column("lease_holder", sa.String(64), nullable=True),
     sa.Column("lease_expires", UtcDateTime(), nullable=True),
@@ -87,4 +90,17 @@ deploy_lock = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("actor", sa.String(64), nullable=False),
     sa.Column("at", UtcDateTime(), nullable=False),
+)
+
+deploy_approvals = sa.Table(
+    "deploy_approvals",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployment_id", sa.String(32), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),  # approve, reject, override
+    sa.Column("actor", sa.String(200), nullable=False),  # token name [via front door]
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Index("ix_deploy_approvals_deployment", "deployment_id", "id"),
 )

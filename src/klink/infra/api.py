@@ -19,8 +19,11 @@ from pydantic import BaseModel, Field
 from klink.auth.tokens import Principal
 from klink.infra import drift, service, store
 from klink.names import check_name
+from klink.providers.local import health as local_health
 from klink.service import Runtime, admin, make_service, reader, runtime_of
 from klink.service.auth import deployer
+from klink.service.health import local_cloud
+from klink.service.openapi import errors
 
 router = APIRouter(tags=["infra"])
 
@@ -32,7 +35,7 @@ class ApplyBody(BaseModel):
     )
 
 
-@router.get("/{app}/{env}/plan")
+@router.get("/{app}/{env}/plan", responses=errors(502))
 def get_plan(
     app: str,
     env: str,
@@ -45,7 +48,7 @@ def get_plan(
     return service.plan(runtime_of(request), app, env, at).to_json()
 
 
-@router.post("/{app}/{env}/apply")
+@router.post("/{app}/{env}/apply", responses=errors(409, 502))
 def post_apply(
     app: str,
     env: str,
@@ -86,7 +89,7 @@ def get_drift(
     return {"reports": store.drift_reports(runtime_of(request).engine, env)}
 
 
-@router.post("/drift/run")
+@router.post("/drift/run", responses=errors(502))
 def run_drift(
     request: Request,
     _p: Annotated[Principal, Depends(admin)],
@@ -113,6 +116,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         on_stop=on_stop,
         description="Load balancers, security groups and IAM from infrastructure.yaml: "
         "plan, apply, drift",
+        checks=[local_cloud(runtime, local_health.healthy)],
     )
     app.state.drift_scheduler = scheduler
     return app

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from klink.deploy import rules
 from klink.errors import InvalidInput
 from klink.names import is_valid_name
 
@@ -113,6 +114,25 @@ def _defaults(key: str, value: Any) -> None:
         )
 
 
+def _release(parse: Callable[[Any, str], Any]) -> Callable[[str, Any], None]:
+    """A release rule (approvals, windows, freezes, promotesFrom), checked by the deploy
+    service's own parser so that both services read a value alike."""
+
+    def check(key: str, value: Any) -> None:
+        parse(value, key)
+
+    return check
+
+
+def _release_rules() -> Mapping[str, Callable[[str, Any], None]]:
+    return {
+        "approvals": _release(rules.approvals),
+        "windows": _release(rules.windows),
+        "freezes": _release(rules.freezes),
+        "promotesFrom": _release(rules.promotes_from),
+    }
+
+
 Check = Callable[[str, Any], None]
 
 APPLICATION_KEYS: Mapping[str, Check] = {
@@ -137,6 +157,7 @@ ENVIRONMENT_KEYS: Mapping[str, Check] = {
     "defaults": _defaults,
     "createConfigRepo": _bool,
     "infra": _object,
+    **_release_rules(),
 }
 
 

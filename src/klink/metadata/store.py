@@ -96,21 +96,24 @@ class MetadataStore:
     def put(
         self, kind: str, name: str, metadata: Mapping[str, Any], *, actor: str, at: datetime
     ) -> tuple[Record, bool]:
-        """Create ``name`` or replace its whole metadata; returns (record, created)."""
+        """Create ``name`` or replace its whole metadata (the documented upsert); returns
+        (record, created). A create that loses a race to another becomes a replace."""
         check_name(name, kind)
         metadata = dict(metadata)
         keys.check_record(kind, metadata)
+        try:
+            return self._put(kind, name, metadata, actor=actor, at=at)
+        except Conflict:
+            return self._put(kind, name, metadata, actor=actor, at=at)
+
+    def _put(
+        self, kind: str, name: str, metadata: dict[str, Any], *, actor: str, at: datetime
+    ) -> tuple[Record, bool]:
         table = _TABLES[kind]
         with store.write(self.engine) as conn:
             row = conn.execute(sa.select(table).where(table.c.name == name)).mappings().first()
             if row is None:
-                conn.execute(
-                    table.insert().values(
-                        name=name, metadata=metadata, created_at=at, updated_at=at
-                    )
-                )
-                self._history(conn, kind, name, None, None, metadata, actor, at)
-                return self._get(conn, kind, name), True
+                return self._insert(conn, kind, name, metadata, actor, at), True
             old = dict(row["metadata"])
             changed = False
             for key in sorted(set(old) | set(metadata)):
@@ -125,21 +128,40 @@ class MetadataStore:
                 )
             return self._get(conn, kind, name), False
 
+    def _insert(
+        self,
+        conn: Connection,
+        kind: str,
+        name: str,
+        metadata: dict[str, Any],
+        actor: str,
+        at: datetime,
+    ) -> Record:
+        conn.execute(
+            _TABLES[kind]
+            .insert()
+            .values(name=name, metadata=metadata, created_at=at, updated_at=at)
+        )
+        self._history(conn, kind, name, None, None, metadata, actor, at)
+        return self._get(conn, kind, name)
+
     def create(
         self, kind: str, name: str, metadata: Mapping[str, Any], *, actor: str, at: datetime
     ) -> Record:
-        """Create ``name``; Conflict if it exists."""
+        """Create ``name`` in one transaction; Conflict (409, field ``name``) if it exists,
+        also when another transaction inserted it a moment before (a unique violation)."""
         check_name(name, kind)
-        with store.read(self.engine) as conn:
-            exists = conn.execute(
-                sa.select(_TABLES[kind].c.name).where(_TABLES[kind].c.name == name)
-            ).first()
-        if exists:
-            raise Conflict(f"{kind} {name!r} exists", field=kind)
-        record, created = self.put(kind, name, metadata, actor=actor, at=at)
-        if not created:
-            raise Conflict(f"{kind} {name!r} exists", field=kind)
-        return record
+        metadata = dict(metadata)
+        keys.check_record(kind, metadata)
+        table = _TABLES[kind]
+        exists = Conflict(f"{kind} {name!r} exists", field="name", code="exists")
+        try:
+            with store.write(self.engine) as conn:
+                if conn.execute(sa.select(table.c.name).where(table.c.name == name)).first():
+                    raise exists
+                return self._insert(conn, kind, name, metadata, actor, at)
+        except Conflict:
+            raise exists from None
 
     def delete(self, kind: str, name: str, *, actor: str, at: datetime) -> None:
         check_name(name, kind)

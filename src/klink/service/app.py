@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -22,17 +21,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from klink import __version__, store
+from klink import __version__
 from klink.errors import KlinkError
+from klink.service import audit, openapi
+from klink.service.health import HealthCheck, checks_of
+from klink.service.limits import InputPolicy, json_http_error
 from klink.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    name: str
-    check: Callable[[], bool]
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -62,10 +58,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         messages = [f"{_field_of(e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors]
         return _error(400, "invalid", "; ".join(messages), field)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+    app.add_exception_handler(StarletteHTTPException, json_http_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -145,18 +138,14 @@ def make_service(
     app.state.service_name = name
     _install_error_handlers(app)
     _install_metrics(app, name)
-    all_checks = [HealthCheck("database", lambda: store.ping(runtime.engine)), *checks]
+    app.add_middleware(InputPolicy, max_body_bytes=runtime.settings.max_body_bytes)
+    all_checks = checks_of(name, runtime, checks)
 
     @app.get("/healthcheck", tags=["health"])
     def healthcheck() -> JSONResponse:
         results = []
         for check in all_checks:
-            try:
-                ok = bool(check.check())
-            except Exception:
-                log.exception("health check %s", check.name)
-                ok = False
-            results.append({"name": check.name, "success": ok})
+            results.append({"name": check.name, "success": check.check()})
         success = all(r["success"] for r in results)
         body = {"name": name, "version": __version__, "success": success, "dependencies": results}
         return JSONResponse(body, status_code=200 if success else 500)
@@ -167,4 +156,6 @@ def make_service(
 
     for router in routers:
         app.include_router(router)
+    openapi.install(app, name)
+    audit.install(app, name, runtime)
     return app

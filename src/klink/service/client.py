@@ -17,6 +17,7 @@ from klink.errors import (
     Locked,
     NotFound,
     ProviderError,
+    QuotaExceeded,
     Throttled,
     Unauthorized,
     Unavailable,
@@ -32,6 +33,7 @@ _BY_STATUS: dict[int, type[KlinkError]] = {
     404: NotFound,
     409: Conflict,
     422: InvalidInput,
+    429: QuotaExceeded,
     502: ProviderError,
     503: Throttled,
     504: Unavailable,
@@ -58,12 +60,21 @@ def error_from_response(response: httpx.Response) -> KlinkError:
 
 
 class ServiceClient:
-    def __init__(self, http: httpx.Client) -> None:
+    """``token``, when given, is sent instead of the client's own (the web UI calls the
+    services with the signed-in person's token, over the same shared connection pool)."""
+
+    def __init__(self, http: httpx.Client, token: str | None = None) -> None:
         self.http = http
+        self.token = token
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
+        if self.token is not None:
+            kwargs["headers"] = {
+                **kwargs.get("headers", {}),
+                "Authorization": f"Bearer {self.token}",
+            }
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from klink.settings import Settings
+from klink.settings import Settings, private_dir
 
 if TYPE_CHECKING:
     import httpx
@@ -51,7 +51,7 @@ class Runtime:
         from klink import store
         from klink.auth import tokens
 
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.home)  # 0700: the database, tokens and logs live in it
         engine = store.create_engine(settings.database_url)
         if migrate:
             store.migrate(engine)

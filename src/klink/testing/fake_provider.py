@@ -8,7 +8,8 @@ and records every mutating call in ``calls`` (traffic by weight: ``fake_traffic.
 engine process and inspect what it left.
 Instances start ``Pending`` and are ``InService`` after ``pending_polls`` group reads; images
 listed in ``unhealthy_images`` launch instances that never become healthy. Metric series
-(``metric_data``) are what tests put with ``put_metric`` (``fake_metrics``).
+(``metric_data``) are what tests put with ``put_metric`` (``fake_metrics``). With
+``boot_seconds`` an instance also stays ``Pending`` that long after its launch, as on a cloud.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ class FakeProvider(FakeMetrics, FakeScalingAndNetwork, FakeTraffic, Provider):
         latency: float = 0.0,
         pending_polls: int = 1,
         delete_polls: int = 1,
+        boot_seconds: float = 0.0,
     ) -> None:
+        self.boot_seconds = boot_seconds
         self.state_path = state_path
         self.latency = latency
         self.pending_polls = pending_polls
@@ -235,6 +238,7 @@ class FakeProvider(FakeMetrics, FakeScalingAndNetwork, FakeTraffic, Provider):
                     "id": f"i-{number:08x}",
                     "state": PENDING,
                     "polls": 0,
+                    "launched": time.time(),
                     "ip": f"127.77.{number // 250 % 250}.{number % 250 + 1}",
                     "image_id": template.get("image_id"),
                 }
@@ -281,7 +285,8 @@ class FakeProvider(FakeMetrics, FakeScalingAndNetwork, FakeTraffic, Provider):
         for instance in raw["instances"]:
             if instance["state"] == PENDING:
                 instance["polls"] += 1
-                if instance["polls"] >= self.pending_polls:
+                booted = time.time() - instance.get("launched", 0.0) >= self.boot_seconds
+                if instance["polls"] >= self.pending_polls and booted:
                     instance["state"] = IN_SERVICE
                 changed = True
         if changed:

@@ -76,6 +76,15 @@ def notify_failure(ctx: Context, error: str) -> None:
         ctx.log(f"notification failed (ignored): {exc}")
 
 
+def notify_waiting(ctx: Context, why: str) -> None:
+    """Told once, when a deployment starts waiting for people (its approvals); never raises.
+    The event carries the deployment's id, for approve and reject buttons in chat."""
+    try:
+        _notify(ctx, "waiting", f"Deployment {ctx.deployment.id} of {_who(ctx)} waits: {why}")
+    except Exception as exc:  # a notification never fails a deployment
+        ctx.log(f"notification failed (ignored): {exc}")
+
+
 @action("pause_point")
 def pause_point(ctx: Context) -> Outcome:
     reason = str(ctx.step.arg("reason", "pause"))

@@ -35,6 +35,7 @@ _MODULES = (
     "notify",
     "resize",
     "weights",
+    "gates",
 )
 
 

@@ -1,36 +1,55 @@
 """One AWS account+region as boto3 clients, with Klink's retry policy and error translation.
 
 ``AwsConfig`` is read from the environment record (region, optional ``endpoint_url``, optional
-``role_arn``). ``AwsSession`` hands out one boto3 client per service. With a role, credentials
-come from STS ``AssumeRole`` and are shared by every session of that role (one cache per
-process), refreshed a few minutes before they expire, so environments in one account do not
-each call STS.
+``role_arn``). ``AwsSession`` hands out one boto3 client per service.
 
-Retries happen in two layers, both bounded: botocore's own (``standard`` or ``adaptive`` mode,
-``max_attempts``), then ``AwsSession.call``'s explicit backoff for throttling and transient
-errors (full jitter, exponential, capped; ``sleep`` injected), which a throttled account needs
-because botocore gives up after a few quick tries. When both run out the caller gets
-``Throttled``. ``translate()`` turns every botocore error into Klink's errors with the cloud's
-message; ``providers/aws/infra.py`` uses the same ``AwsSession.call`` and ``translate``.
+Credentials: with a role, botocore's own refreshing assume-role provider supplies them
+(``AssumeRoleCredentialFetcher`` behind ``DeferredRefreshableCredentials``, first in the
+session's credential chain), so botocore renews them before they expire and every client
+follows. The fetcher's cache is one per process (``ROLE_CREDENTIALS``): the environments of
+one account share their role's credentials and STS is asked once.
+
+Retries: one layer at this boundary, botocore's (``standard`` or ``adaptive`` mode,
+``max_attempts`` attempts per call, counting the first: its throttling and transient-error
+conditions, exponential backoff with jitter capped at 20 s, retry quota). Its delays go
+through the injected ``sleep`` (so tests record them instead of sleeping); ``call`` itself
+does not loop. When botocore gives up the caller gets ``Throttled``, and the deployment
+engine's own retry budget decides what happens next. ``translate()`` turns every botocore
+error into Klink's errors with the cloud's message: a ``*LimitExceeded`` is the account's
+quota (``QuotaExceeded``), not a conflict.
 """
 
 from __future__ import annotations
 
-import random
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    DeferredRefreshableCredentials,
+)
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
+from botocore.retries import standard
 
-from klink.errors import Conflict, InvalidInput, NotFound, ProviderError, Throttled
+from klink.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ProviderError,
+    QuotaExceeded,
+    Throttled,
+)
 
 T = TypeVar("T")
 
@@ -83,13 +102,29 @@ CONFLICT_CODES = frozenset(
         "ScalingActivityInProgressFault",
         "IncorrectState",
         "InvalidGroup.Duplicate",
-        "LimitExceeded",
-        "LimitExceededFault",
+    }
+)
+# The account's limits (instances, vCPUs, groups, launch templates, target groups…): raising
+# the quota helps, retrying does not. Throttling codes (``RequestLimitExceeded``) come first.
+QUOTA_SUFFIXES = (
+    "LimitExceeded",
+    "LimitExceededFault",
+    "LimitExceededException",
+    "QuotaExceeded",
+    "QuotaExceededException",
+)
+QUOTA_CODES = frozenset(
+    {
+        "TooManyTargetGroups",
+        "TooManyLoadBalancers",
+        "TooManyTargets",
+        "TooManyListeners",
+        "TooManyRules",
+        "TooManyCertificates",
+        "MaxSpotInstanceCountExceeded",
     }
 )
 RETRY_MODES = ("standard", "adaptive")
-# Refresh assumed-role credentials this long before they expire.
-REFRESH_MARGIN = timedelta(minutes=5)
 
 
 def error_code(exc: ClientError) -> str:
@@ -126,6 +161,8 @@ def translate(what: str = "") -> Iterator[None]:
             or (code == "ValidationError" and "not found" in message.lower())
         ):
             raise NotFound(message, code="not_found") from None
+        if code in QUOTA_CODES or code.endswith(QUOTA_SUFFIXES):
+            raise QuotaExceeded(f"{message} ({code}: an account quota)") from None
         if code in CONFLICT_CODES:
             raise Conflict(message) from None
         raise ProviderError(f"{message} ({code})" if code else message) from None
@@ -143,10 +180,8 @@ class AwsConfig:
     role_arn: str | None = None
     account_id: str | None = None
     retry_mode: str = "standard"
-    max_attempts: int = 3  # botocore's, per call, counting the first
-    backoff_attempts: int = 5  # Klink's, around botocore's
-    backoff_base: float = 0.5
-    backoff_cap: float = 20.0
+    max_attempts: int = 5  # botocore's, per call, counting the first
+    role_session_seconds: int = 3600  # how long assumed-role credentials last
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
 
@@ -172,12 +207,20 @@ class AwsConfig:
             raise InvalidInput(
                 f"aws_retries.mode must be one of {', '.join(RETRY_MODES)}", field="aws_retries"
             )
-        numbers: dict[str, int] = {}
-        for key, default in (("max_attempts", 3), ("backoff_attempts", 5)):
-            value = retries.get(key, default)
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 20:
-                raise InvalidInput(f"aws_retries.{key} must be 1-20", field="aws_retries")
-            numbers[key] = value
+        # ``backoff_attempts`` counted a second retry loop, gone: accepted and ignored so that
+        # older environment records still build.
+        attempts = retries.get("max_attempts", 5)
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 20:
+            raise InvalidInput("aws_retries.max_attempts must be 1-20", field="aws_retries")
+        duration = metadata.get("role_session_seconds", 3600)
+        if (
+            not isinstance(duration, int)
+            or isinstance(duration, bool)
+            or not (900 <= duration <= 43200)
+        ):
+            raise InvalidInput(
+                "role_session_seconds must be 900-43200 (STS's range)", field="role_session_seconds"
+            )
         account = metadata.get("account_id")
         return cls(
             region=region.strip(),
@@ -185,7 +228,8 @@ class AwsConfig:
             role_arn=role,
             account_id=account if isinstance(account, str) else None,
             retry_mode=mode,
-            **numbers,
+            max_attempts=attempts,
+            role_session_seconds=duration,
         )
 
     def botocore_config(self) -> Config:
@@ -199,37 +243,48 @@ class AwsConfig:
 
 @dataclass(frozen=True)
 class Credentials:
+    """A frozen copy of the current credentials (for Packer, which runs outside botocore)."""
+
     access_key: str
     secret_key: str
     token: str
-    expires_at: datetime
+    expires_at: datetime | None = None
 
 
-class RoleCredentialCache:
-    """Assumed-role credentials per (role, endpoint), reused until shortly before expiry."""
+class RoleCredentialCache(dict[str, Any]):
+    """The cache botocore's ``AssumeRoleCredentialFetcher`` keeps STS answers in, keyed by the
+    role and session arguments; it asks STS again when an entry is within 15 minutes of its
+    expiry. ``assumed`` counts the answers stored (the STS calls), for tests and metrics."""
 
-    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
-        self.clock = clock or (lambda: datetime.now(UTC))
+    def __init__(self) -> None:
+        super().__init__()
+        self.assumed = 0
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str | None], Credentials] = {}
-        self.assumed = 0  # how many times STS was asked, for tests and metrics
 
-    def get(
-        self, role_arn: str, endpoint: str | None, fetch: Callable[[], Credentials]
-    ) -> Credentials:
-        key = (role_arn, endpoint)
+    def __setitem__(self, key: str, value: Any) -> None:
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and self.clock() < entry.expires_at - REFRESH_MARGIN:
-                return entry
-            entry = fetch()
             self.assumed += 1
-            self._entries[key] = entry
-            return entry
+            super().__setitem__(key, value)
 
 
 # One cache per process: every environment of one account shares its role's credentials.
 ROLE_CREDENTIALS = RoleCredentialCache()
+
+
+class _AssumedRole(CredentialProvider):
+    """First in the role session's credential chain: botocore's refreshing credentials."""
+
+    METHOD = "klink-assume-role"
+    CANONICAL_NAME = "klink-assume-role"
+
+    def __init__(self, fetcher: AssumeRoleCredentialFetcher) -> None:
+        super().__init__()
+        self._fetcher = fetcher
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return DeferredRefreshableCredentials(
+            refresh_using=self._fetcher.fetch_credentials, method=self.METHOD
+        )
 
 
 class AwsSession:
@@ -239,103 +294,114 @@ class AwsSession:
         self,
         config: AwsConfig,
         *,
-        boto_session: boto3.Session | None = None,
         credentials: RoleCredentialCache | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
         session_name: str = "klink",
     ) -> None:
         self.config = config
-        self.boto_session = boto_session or boto3.Session(region_name=config.region)
-        self.credentials = credentials or ROLE_CREDENTIALS
         self.sleep = sleep
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.session_name = session_name
         self._lock = threading.Lock()
-        self._clients: dict[str, tuple[str | None, Any]] = {}
+        self._clients: dict[str, Any] = {}
         self._botocore_config = config.botocore_config()
+        core = botocore.session.Session()
+        if config.role_arn is not None:
+            self._assume_role(core, credentials if credentials is not None else ROLE_CREDENTIALS)
+        self.boto_session = boto3.Session(botocore_session=core, region_name=config.region)
 
     # Credentials ---------------------------------------------------------------------------
-    def _assume(self) -> Credentials:
+    def _assume_role(self, core: botocore.session.Session, cache: RoleCredentialCache) -> None:
         assert self.config.role_arn is not None
-        sts = self.boto_session.client(
-            "sts", endpoint_url=self.config.endpoint_url, config=self._botocore_config
+        # The credentials the role is assumed with: the default chain (environment, files,
+        # instance profile) of a session of their own, so that they are not the role's.
+        source = botocore.session.Session().get_credentials()
+        if source is None:
+            raise ProviderError(f"no AWS credentials to assume {self.config.role_arn} with")
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=functools.partial(self._make_client, core),
+            source_credentials=source,
+            role_arn=self.config.role_arn,
+            extra_args={
+                "RoleSessionName": self.session_name,
+                "DurationSeconds": self.config.role_session_seconds,
+            },
+            cache=cache,
         )
-        with translate(f"assume role {self.config.role_arn}"):
-            answer = sts.assume_role(
-                RoleArn=self.config.role_arn, RoleSessionName=self.session_name
-            )
-        raw = answer["Credentials"]
-        expires = raw["Expiration"]
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=UTC)
-        return Credentials(raw["AccessKeyId"], raw["SecretAccessKey"], raw["SessionToken"], expires)
+        core.get_component("credential_provider").insert_before("env", _AssumedRole(fetcher))
 
     def role_credentials(self) -> Credentials | None:
+        """The role's current credentials (renewed by botocore when near expiry); None
+        without a role."""
         if self.config.role_arn is None:
             return None
-        return self.credentials.get(self.config.role_arn, self.config.endpoint_url, self._assume)
+        with translate(f"assume role {self.config.role_arn}"):
+            found = self.boto_session.get_credentials()
+            frozen = found.get_frozen_credentials() if found is not None else None
+        if frozen is None:
+            return None
+        return Credentials(frozen.access_key or "", frozen.secret_key or "", frozen.token or "")
 
     # Clients -------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        """The boto3 client of ``service``, rebuilt when the role's credentials are renewed."""
-        creds = self.role_credentials()
-        key_id = creds.access_key if creds else None
+        """The boto3 client of ``service`` (one per session; its credentials refresh
+        themselves)."""
         with self._lock:
-            cached = self._clients.get(service)
-            if cached is not None and cached[0] == key_id:
-                return cached[1]
-            extra: dict[str, Any] = {}
-            if creds is not None:
-                extra = {
-                    "aws_access_key_id": creds.access_key,
-                    "aws_secret_access_key": creds.secret_key,
-                    "aws_session_token": creds.token,
-                }
-            made = self.boto_session.client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=self.config.endpoint_url,
-                config=self._botocore_config,
-                **extra,
-            )
-            self._clients[service] = (key_id, made)
+            made = self._clients.get(service)
+            if made is None:
+                made = self._clients[service] = self.boto_session.client(
+                    service,  # type: ignore[call-overload]
+                    endpoint_url=self.config.endpoint_url,
+                    config=self._botocore_config,
+                )
+                self._retry_through_sleep(made)
             return made
 
-    # Calls ---------------------------------------------------------------------------------
-    def backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        ceiling = min(self.config.backoff_cap, self.config.backoff_base * (2**attempt))
-        return self.rng.uniform(0, ceiling)
+    def _make_client(self, core: botocore.session.Session, service: str, **kwargs: Any) -> Any:
+        """The STS client of the assume-role fetcher (explicit source credentials in
+        ``kwargs``), with the same endpoint, configuration and retries as every other."""
+        made = core.create_client(
+            service,
+            region_name=self.config.region,
+            endpoint_url=self.config.endpoint_url,
+            config=self._botocore_config,
+            **kwargs,
+        )
+        self._retry_through_sleep(made)
+        return made
 
-    def call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` (one or more boto3 calls), retrying throttling and transient errors.
+    def _retry_through_sleep(self, client: Any) -> None:
+        """Keep botocore's standard retry policy and route its delays through ``sleep``.
 
-        ``fn`` must be safe to repeat: reads, or writes the cloud refused before doing anything
-        (a throttled or 5xx answer). Errors come out translated; after the last attempt a
-        throttling or transient error is ``Throttled``.
+        botocore sleeps (``time.sleep``) for whatever its ``needs-retry`` handler answers, so
+        the policy's own handler is replaced, under its own id, by one that asks the same
+        policy (a fresh one, from botocore's ``register_retry_handler``), sleeps here, and
+        answers 0. (The replaced handler's retry quota is left unused.)
         """
-        attempts = self.config.backoff_attempts
-        for attempt in range(attempts):
-            try:
-                return fn()
-            except ClientError as exc:
-                if not is_retryable(exc) or attempt == attempts - 1:
-                    with translate(what):
-                        raise
-            except ResponseParserError:
-                # An unreadable answer (an HTML error page): maybe transient, retried, but
-                # reported as the cloud's failure rather than throttling when it persists.
-                if attempt == attempts - 1:
-                    with translate(what):
-                        raise
-            except BotoCoreError:
-                with translate(what):
-                    raise
-            self.sleep(self.backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        service = client.meta.service_model.service_id.hyphenize()
+        event, unique_id = f"needs-retry.{service}", f"retry-config-{service}"
+        events = client.meta.events
+        events.unregister(event, unique_id=unique_id)
+        policy = standard.register_retry_handler(client, max_attempts=self.config.max_attempts)
+        events.unregister(event, unique_id=unique_id)
+
+        def needs_retry(**kwargs: Any) -> float | None:
+            delay = policy.needs_retry(**kwargs)
+            if delay is None:
+                return None
+            self.sleep(delay)
+            return 0
+
+        events.register(event, needs_retry, unique_id=unique_id)
+
+    # Calls ---------------------------------------------------------------------------------
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (one or more boto3 calls) once, its errors translated; each boto3 call
+        in it has already been retried by botocore (throttling, transient errors)."""
+        with translate(what):
+            return fn()
 
     def close(self) -> None:
         with self._lock:
-            for _key, made in self._clients.values():
+            for made in self._clients.values():
                 made.close()
             self._clients.clear()
