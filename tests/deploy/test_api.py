@@ -212,7 +212,23 @@ def test_boxes_and_images(world: World) -> None:
     deployed(world, IMG1)
     boxes = world.ok("GET", "/deploy/search/prod/boxes")
     assert boxes["group"] == "search-prod-v000"
-    assert [b["health"] for b in boxes["boxes"]] == ["healthy", "healthy"]
+    assert [b["state"] for b in boxes["boxes"]] == ["InService", "InService"]
+    # Over weights each member of the balancer shows with its weight and health through it.
+    [row] = boxes["groups"]
+    assert (row["targetGroup"], row["name"], row["weight"]) == ("web", "search-prod-v000", 100)
+    assert (row["healthy"], row["registered"], row["share"]) == (2, 2, 1.0)
+    deployment_id = world.deploy(IMG2)
+    engine = world.engine()
+    for _ in range(200):
+        if world.get(deployment_id)["current"] == "keep_warm":
+            break
+        if not engine.run_once():
+            world.clock.sleep(1)
+    assert world.get(deployment_id)["current"] == "keep_warm"
+    warm = world.ok("GET", "/deploy/search/prod/boxes")
+    assert warm["group"] == "search-prod-v001"
+    weights = {r["name"]: (r["weight"], r["healthy"]) for r in warm["groups"]}
+    assert weights == {"search-prod-v000": (0, 2), "search-prod-v001": (100, 2)}
     images = world.ok("GET", "/deploy/search/prod/images")["images"]
     assert images[0]["id"] == "img-000000000003"
 

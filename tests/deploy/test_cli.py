@@ -119,6 +119,7 @@ def test_deploy_watch_history_boxes(
     assert code == 0
     assert "create_group: group search-prod-v000 created" in out
     assert "[38/" in out  # the first deployment action, numbered over the whole plan
+    assert "shift_traffic: traffic on web: search-prod-v000 100" in out  # every shift is logged
     assert out.strip().endswith(f"deployment {started['id']} completed")
     code, out, _ = klink(capsys, server, "watch", started["id"], "--json")
     assert json.loads(out)["status"] == "completed"
@@ -127,6 +128,10 @@ def test_deploy_watch_history_boxes(
     assert "completed" in out
     code, out, _ = klink(capsys, server, "boxes", "search", "prod", "--json")
     assert json.loads(out)["group"] == "search-prod-v000"
+    code, out, _ = klink(capsys, server, "boxes", "search", "prod")
+    assert code == 0
+    traffic = out.split("traffic:")[1].split()
+    assert traffic[-4:] == ["web", "search-prod-v000", "100", "1/1"]  # weight, healthy/registered
 
 
 def test_failed_deployment_watch_exits_1_and_undo(

@@ -22,7 +22,7 @@ def test_health_gate_failure_keeps_old_serving_then_retry_completes(world: World
     assert "gave up after" in d["error"]
     assert "(limit 3 s)" in d["error"]  # 3 looks x the 1 s interval: a deadline on the clock
     # v1 is still the one in traffic; the slot is kept: a new deployment is refused.
-    assert set(world.fake.state["registered"]["web"]) == _in_service_ids(world, "search-prod-v000")
+    assert world.fake.serving("web") == _in_service_ids(world, "search-prod-v000")
     refused = world.client.post("/deploy/search/prod", json={"image": IMG1, "message": "m"})
     assert refused.status_code == 409
     assert refused.json()["error"]["field"] == "app"
@@ -54,7 +54,7 @@ def test_undo_restores_old_group_and_removes_new(world: World) -> None:
     assert undone["undo"] is True
     assert world.groups() == ["search-prod-v000"]
     assert _in_service_ids(world, "search-prod-v000") == old_ids  # restored, not relaunched
-    assert set(world.fake.state["registered"]["web"]) == old_ids
+    assert world.fake.serving("web") == old_ids
     assert world.fake.count("create_group") == 2  # v000 and v001, none for the undo
     undo_calls = [c for c, _ in world.fake.calls[calls_before:] if c != "poll"]
     assert "resize_group" not in undo_calls
@@ -197,7 +197,7 @@ def test_rollback_with_kept_group_reenables_it(world: World) -> None:
     assert world.fake.count("create_group") == creates  # re-enabled, not recreated
     back = world.fake.describe_group("search-prod-v000")
     assert back.suspended_processes == frozenset()
-    assert set(world.fake.state["registered"]["web"]) == {i.id for i in back.instances}
+    assert world.fake.serving("web") == {i.id for i in back.instances}
 
 
 def test_redeploy_uses_last_image_and_newest_config(world: World) -> None:
@@ -298,7 +298,7 @@ def test_undo_recreates_an_old_group_already_deleted(world: World) -> None:
     assert {i.id for i in back.instances}.isdisjoint({i.id for i in old.instances})
     template = world.fake.describe_launch_template(back.launch_template or "")
     assert template.image_id == IMG1
-    assert set(world.fake.state["registered"]["web"]) == {i.id for i in back.instances}
+    assert world.fake.serving("web") == {i.id for i in back.instances}
 
 
 def test_lease_renewed_during_a_slow_action(world: World) -> None:

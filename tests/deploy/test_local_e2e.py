@@ -89,6 +89,7 @@ def test_red_black_under_load_then_health_gate_and_undo(
             "healthCheckIntervalSeconds": 1,
             "instanceHealthyAttempts": 20,
             "loadBalancerHealthyAttempts": 30,
+            "keepWarmSeconds": 1,
             "targetGroups": ["hello-dev"],
             "desiredCapacity": 2,
             "max": 2,
@@ -136,6 +137,7 @@ def test_red_black_under_load_then_health_gate_and_undo(
         params={
             "healthCheckIntervalSeconds": 1,
             "instanceHealthyAttempts": 3,
+            "keepWarmSeconds": 1,
             "targetGroups": ["hello-dev"],
             "desiredCapacity": 2,
             "max": 2,
@@ -187,6 +189,7 @@ def test_pause_resume_cancel_retry_with_real_processes(
     params = {
         "healthCheckIntervalSeconds": 1,
         "instanceHealthyAttempts": 4,
+        "keepWarmSeconds": 1,
         "targetGroups": ["hello-dev"],
         "pauseAfterInstancesHealthy": True,
     }
@@ -263,7 +266,11 @@ def test_undo_of_a_completed_deployment_under_load(
     world.config(
         "hello",
         "dev",
-        params={"healthCheckIntervalSeconds": 1, "targetGroups": ["hello-dev"]},
+        params={
+            "healthCheckIntervalSeconds": 1,
+            "keepWarmSeconds": 1,
+            "targetGroups": ["hello-dev"],
+        },
         props={"service.port": port},
     )
     cloud.ensure_target_group(
@@ -317,6 +324,7 @@ def test_twenty_deployments_with_a_fifth_of_calls_failing(
             "healthCheckIntervalSeconds": 0.2,
             "instanceHealthyAttempts": 100,
             "loadBalancerHealthyAttempts": 150,
+            "keepWarmSeconds": 1,
             "targetGroups": ["hello-dev"],
         },
         props={"service.port": port, "healthcheck.path": "/healthcheck"},

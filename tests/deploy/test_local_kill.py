@@ -69,7 +69,7 @@ def test_kill_9_on_the_local_provider(
     repo = str(home / "config" / "hello-dev.git")
     subprocess.run(["git", "clone", "-q", repo, str(work)], check=True, env=git_env)
     (work / "deployment-params.json").write_text(
-        '{"healthCheckIntervalSeconds": 1, "targetGroups": ["hello-dev"]}'
+        '{"healthCheckIntervalSeconds": 1, "keepWarmSeconds": 1, "targetGroups": ["hello-dev"]}'
     )
     (work / "application-properties.json").write_text(f'{{"service.port": {port}}}')
     subprocess.run(["git", "commit", "-qam", "c"], cwd=work, check=True, env=git_env)
@@ -106,8 +106,12 @@ def test_kill_9_on_the_local_provider(
         assert [g.name for g in groups] == [f"hello-dev-v{number - 1:03d}"], (k, killed_at)
         assert len(groups[0].instances) == 1
         assert get_json(f"http://127.0.0.1:{frontend}/healthcheck")["version"] == f"{number}.0"
-        registered = {t.instance_id for t in cloud.target_health("hello-dev")}
-        assert registered == {i.id for i in groups[0].instances}
+        traffic = cloud.traffic("hello-dev")  # all traffic on the one group left, nothing else
+        assert {g.name: g.weight for g in traffic.groups if g.weight} == {groups[0].name: 100}
+        member = traffic.get(groups[0].name)
+        assert member is not None
+        assert member.registered == member.healthy == 1
+        assert sum(g.registered + g.draining for g in traffic.groups) == 1
         templates.append(str(groups[0].launch_template))
         for old in templates[:-1]:
             with pytest.raises(NotFound):

@@ -124,6 +124,240 @@ def test_deployment_steps(
     assert all(s.phase == "deploy" for s in steps)
 
 
+# Over weights: the same table with target groups (the states' or the params').
+WOLD = GroupState(
+    name="search-prod-v001",
+    launch=None,
+    min_size=1,
+    max_size=1,
+    desired_capacity=1,
+    target_groups=("web",),
+    weighted=True,
+)
+WNEW = GroupState(
+    name="search-prod-v002",
+    launch=None,
+    min_size=1,
+    max_size=1,
+    desired_capacity=1,
+    target_groups=("web",),
+    weighted=True,
+)
+ATTACH = ["attach_traffic"]  # at weight 0, before the instance check: the checks overlap
+JOIN = ["resume_processes", "wait_traffic_healthy"]
+SHIFT = ["shift_traffic"]
+WARM = ["keep_warm", "detach_traffic"]
+WEIGHT_CASES: list[tuple[str, str, dict[str, Any], GroupState | None, list[str]]] = [
+    (
+        "first deployment",
+        "redblack",
+        {"targetGroups": ["web"]},
+        None,
+        LAUNCH + ATTACH + HEALTH + JOIN + SHIFT + SCALING + END,
+    ),
+    (
+        "red-black",
+        "redblack",
+        {},
+        WOLD,
+        LAUNCH + ATTACH + HEALTH + JOIN + SHIFT + SCALING + WARM + DRAIN + CLEAN + DELETE + END,
+    ),
+    (
+        "pause after the balancer: after the shift, the old group warm",
+        "redblack",
+        {"pauseAfterLoadBalancersHealthy": True},
+        WOLD,
+        LAUNCH
+        + ATTACH
+        + HEALTH
+        + JOIN
+        + SHIFT
+        + ["pause_point"]
+        + SCALING
+        + WARM
+        + DRAIN
+        + CLEAN
+        + DELETE
+        + END,
+    ),
+    (
+        "rolling, default steps",
+        "rolling",
+        {"strategy": "rolling"},
+        WOLD,
+        LAUNCH
+        + ATTACH
+        + HEALTH
+        + JOIN
+        + ["shift_traffic", "wait_traffic_healthy"] * 3
+        + SCALING
+        + WARM
+        + DRAIN
+        + CLEAN
+        + DELETE
+        + END,
+    ),
+    (
+        "rolling with a hold and a pause",
+        "rolling",
+        {
+            "strategy": "rolling",
+            "rolling": {
+                "steps": [{"weight": 25, "pauseSeconds": 5}, {"weight": 100, "pause": True}]
+            },
+        },
+        WOLD,
+        LAUNCH
+        + ATTACH
+        + HEALTH
+        + JOIN
+        + ["shift_traffic", "wait_traffic_healthy", "hold_traffic"]
+        + ["shift_traffic", "wait_traffic_healthy", "pause_point"]
+        + SCALING
+        + WARM
+        + DRAIN
+        + CLEAN
+        + DELETE
+        + END,
+    ),
+    (
+        "rolling, first deployment: one shift",
+        "rolling",
+        {"strategy": "rolling", "targetGroups": ["web"]},
+        None,
+        LAUNCH + ATTACH + HEALTH + JOIN + SHIFT + SCALING + END,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params", "previous", "expected"),
+    [c[1:] for c in WEIGHT_CASES],
+    ids=[c[0] for c in WEIGHT_CASES],
+)
+def test_deployment_steps_over_weights(
+    strategy: str, params: dict[str, Any], previous: GroupState | None, expected: list[str]
+) -> None:
+    steps = strategy_of(strategy).deployment_steps(read_params(params), previous)
+    assert planner.names(steps) == expected
+
+
+def test_rolling_steps_carry_their_weights_and_the_keep_warm_its_seconds() -> None:
+    params = read_params({"strategy": "rolling", "rolling": {"steps": [10, 50, 100]}})
+    steps = strategy_of("rolling").deployment_steps(params, WOLD)
+    assert [s.arg("weight") for s in steps if s.name == "shift_traffic"] == [10, 50, 100]
+    warm = read_params({"keepWarmSeconds": 300})
+    [keep] = [s for s in REDBLACK.deployment_steps(warm, WOLD) if s.name == "keep_warm"]
+    assert keep.arg("seconds") == 300
+
+
+WEIGHT_UNDO = [
+    (
+        "restore and remove",
+        WOLD,
+        WNEW,
+        [
+            "restore_traffic_if_warm",
+            "notify_undo",
+            *LAUNCH,
+            *ATTACH,
+            *HEALTH,
+            *JOIN,
+            *SHIFT,
+            *SCALING,
+            "detach_traffic",
+            *DRAIN,
+            *CLEAN,
+            *DELETE,
+            *END,
+        ],
+    ),
+    (
+        "restore a group registered directly: registered once checked healthy",
+        GroupState(
+            name="search-prod-v001",
+            launch=None,
+            min_size=1,
+            max_size=1,
+            desired_capacity=1,
+            target_groups=("web",),
+        ),
+        WNEW,
+        [
+            "restore_traffic_if_warm",
+            "notify_undo",
+            *LAUNCH,
+            *HEALTH,
+            "resume_processes",
+            "attach_traffic",
+            "wait_traffic_healthy",
+            *SHIFT,
+            *SCALING,
+            "detach_traffic",
+            *DRAIN,
+            *CLEAN,
+            *DELETE,
+            *END,
+        ],
+    ),
+    (
+        "first deployment undone",
+        None,
+        WNEW,
+        ["notify_undo", "detach_traffic", *DRAIN, *CLEAN, *DELETE, *END],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("restore", "remove", "expected"), [c[1:] for c in WEIGHT_UNDO], ids=[c[0] for c in WEIGHT_UNDO]
+)
+@pytest.mark.parametrize("strategy", ["redblack", "rolling"])
+def test_undo_steps_over_weights_start_with_the_warm_restore(
+    strategy: str, restore: GroupState | None, remove: GroupState | None, expected: list[str]
+) -> None:
+    assert planner.names(strategy_of(strategy).undo_steps(restore, remove)) == expected
+
+
+ROLLING_PROBLEMS = [
+    ({"steps": [10, 5, 100]}, "rolling.steps[1].weight", "above the step before"),
+    ({"steps": [10, 50]}, "rolling.steps[1].weight", "last step must be 100"),
+    ({"steps": [{"weight": 0}, 100]}, "rolling.steps[0].weight", "greater than or equal to 1"),
+    (
+        {"steps": [{"weight": 50, "pause": True, "pauseSeconds": 3}, 100]},
+        "rolling.steps[0]",
+        "not both",
+    ),
+    ({"steps": []}, "rolling.steps", "at least one step"),
+    ({"steps": [{"weight": 100, "wait": 3}]}, "rolling.steps[0].wait", "unknown field"),
+]
+
+
+@pytest.mark.parametrize(("rolling", "field", "words"), ROLLING_PROBLEMS)
+def test_bad_rolling_steps_are_named_by_their_field(
+    rolling: dict[str, Any], field: str, words: str
+) -> None:
+    from klink.config.params import deployment_params_problems
+
+    problems = deployment_params_problems(
+        {"strategy": "rolling", "rolling": rolling}, provider="local"
+    )
+    assert [p.field for p in problems] == [field], problems
+    assert words in problems[0].message
+    with pytest.raises(InvalidInput) as info:
+        read_params({"strategy": "rolling", "rolling": rolling})
+    assert info.value.field == field
+
+
+def test_rolling_section_without_the_rolling_strategy_is_refused() -> None:
+    with pytest.raises(InvalidInput) as info:
+        read_params({"rolling": {"steps": [100]}})
+    assert info.value.field == "rolling"
+    with pytest.raises(InvalidInput) as warm:
+        read_params({"keepWarmSeconds": 3601})
+    assert warm.value.field == "keepWarmSeconds"
+
+
 def test_full_red_black_plan_is_60_to_80_actions() -> None:
     steps = planner.PREPARATION + REDBLACK.deployment_steps(DeploymentParams(), OLD)
     assert 60 <= len(steps) <= 80
@@ -170,6 +404,18 @@ def test_every_step_has_an_action() -> None:
         )
         + REDBLACK.deployment_steps(DeploymentParams(), OLD)
         + REDBLACK.undo_steps(OLD, NEW)
+        + strategy_of("rolling").deployment_steps(
+            read_params(
+                {
+                    "strategy": "rolling",
+                    "rolling": {
+                        "steps": [{"weight": 5, "pause": True}, {"weight": 100, "pauseSeconds": 1}]
+                    },
+                }
+            ),
+            WOLD,
+        )
+        + REDBLACK.undo_steps(WOLD, WNEW)
         + planner.RESIZE
     )
     assert {s.name for s in every} <= set(registry)

@@ -44,7 +44,7 @@ def _no_orphans(world: World, group: str) -> None:
     templates = set(fake.state["templates"])
     assert templates == {fake.describe_group(group).launch_template}
     ids = {i.id for i in fake.describe_group(group).instances}
-    assert set(fake.state["registered"]["web"]) == ids
+    assert fake.serving("web") == ids
     assert {p.name for p in fake.list_scaling_policies(group)} == {"up"}
     assert {a.name for a in fake.list_alarms(group)} == {"cpu"}
     for kind in ("policies", "alarms"):
@@ -79,8 +79,8 @@ def _plan_length(world: World) -> int:
     return len(d["plan"])
 
 
-DEPLOY_ACTIONS = 62  # the full red-black plan with an old group (37 preparation + 25)
-UNDO_ACTIONS = 26
+DEPLOY_ACTIONS = 65  # the full red-black plan over weights with an old group (37 preparation + 28)
+UNDO_ACTIONS = 29  # the old group deleted already: recreated, attached, traffic shifted back
 
 
 @pytest.mark.parametrize("at", range(DEPLOY_ACTIONS))
@@ -154,7 +154,7 @@ def test_every_action_run_twice_ends_the_same(
     assert sorted(world.groups()) == groups
     in_traffic = V1 if second else V0
     ids = {i.id for i in world.fake.describe_group(in_traffic).instances}
-    assert set(world.fake.state["registered"]["web"]) == ids
+    assert world.fake.serving("web") == ids
 
 
 def test_twenty_deployments_with_a_fifth_of_provider_calls_failing(world: World) -> None:
@@ -179,3 +179,34 @@ def test_twenty_deployments_with_a_fifth_of_provider_calls_failing(world: World)
     assert sum(faulty.failures.values()) > 50
     assert len(world.groups()) == 1
     print(f"\ninjected {sum(faulty.failures.values())} faults in {faulty.calls} provider calls")
+
+
+WARM_UNDO_ACTIONS = 29  # the same undo steps; the old group is still there, warm at weight 0
+
+
+def _until_warm(world: World, deployment_id: str) -> None:
+    engine = world.engine()
+    for _ in range(500):
+        if world.get(deployment_id)["current"] == "keep_warm":
+            return
+        if not engine.run_once():
+            world.clock.sleep(1)
+    raise AssertionError("the deployment never reached keep_warm")
+
+
+@pytest.mark.parametrize("at", range(WARM_UNDO_ACTIONS))
+def test_a_crash_after_any_action_of_an_undo_while_warm(world: World, at: int) -> None:
+    ready(world, PARAMS)
+    deployed(world, IMG1)
+    deployment_id = world.deploy(IMG2)
+    _until_warm(world, deployment_id)
+    world.ok("POST", "/deploy/search/prod/undo")
+    undoing = world.get(deployment_id)
+    first_undo_step = undoing["cursor"]
+    if at == 0:
+        assert len(undoing["plan"]) - first_undo_step == WARM_UNDO_ACTIONS
+    _crash_and_resume(world, deployment_id, first_undo_step + at)
+    d = world.get(deployment_id)
+    assert d["status"] == "completed", (at, d["error"])
+    _no_orphans(world, "search-prod-v000")
+    assert world.fake.count("create_group") == 2  # the warm group was never recreated

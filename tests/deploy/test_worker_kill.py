@@ -112,7 +112,8 @@ def test_kill_9_after_action_k_then_restart_completes(
     work = tmp_path / "config"
     _git(["clone", "-q", str(home / "config" / "search-prod.git"), str(work)], tmp_path)
     (work / "deployment-params.json").write_text(
-        '{"healthCheckIntervalSeconds": 1, "targetGroups": ["web"], "desiredCapacity": 2, "max": 2}'
+        '{"healthCheckIntervalSeconds": 1, "keepWarmSeconds": 1, "targetGroups": ["web"], '
+        '"desiredCapacity": 2, "max": 2}'
     )
     _git(["commit", "-qam", "params"], work)
     _git(["push", "-q", "origin", "HEAD"], work)
@@ -154,7 +155,7 @@ def test_kill_9_after_action_k_then_restart_completes(
         group = cloud.describe_group(expected_group)
         assert len(group.instances) == 2
         assert list(cloud.state["templates"]) == [group.launch_template]  # no orphan template
-        assert sorted(cloud.state["registered"]["web"]) == sorted(i.id for i in group.instances)
+        assert sorted(cloud.serving("web")) == sorted(i.id for i in group.instances)
         assert cloud.count("create_group") == number  # never created twice
         # Each action of the plan ran to done exactly once more than it was interrupted.
         with live_server.client() as http:

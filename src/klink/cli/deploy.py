@@ -2,9 +2,10 @@
 resize, deployments, boxes, lock, unlock (``klink worker`` is in ``cli/server.py``).
 
 ``watch`` follows a deployment's log incrementally, with a line whenever what it waits for
-changes (``waitingFor``); exit 0 when it completes, 1 otherwise; Ctrl-C stops watching and
-leaves the deployment running. ``deployments`` shows each one's lineage (promoted from) and
-what a deployment that is not moving waits for.
+changes (``waitingFor``; every traffic shift is a line too, with the weights it set); exit 0
+when it completes, 1 otherwise; Ctrl-C stops watching and leaves the deployment running.
+``deployments`` shows each one's lineage (promoted from) and what a deployment that is not
+moving waits for. ``boxes`` shows each group's weight and health through the balancer.
 """
 
 from __future__ import annotations
@@ -197,6 +198,15 @@ def _boxes(args: Args) -> int:
         ["id", "address", "image", "state", "health"],
         [[b["id"], b["address"], b["image"], b["state"], b["health"]] for b in result["boxes"]],
     )
+    if result.get("groups"):
+        say("traffic:")
+        table(
+            ["target group", "group", "weight", "healthy"],
+            [
+                [g["targetGroup"], g["name"], str(g["weight"]), f"{g['healthy']}/{g['registered']}"]
+                for g in result["groups"]
+            ],
+        )
     return 0
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from klink.config.canary import CanaryParams
+from klink.config.rolling import RollingParams, rolling_problems
 from klink.errors import InvalidInput
 from klink.providers.base import Alarm, BlockDevice, ScalingPolicy, ScheduledAction
 
@@ -157,7 +158,7 @@ class ScheduledActionParams(_Model):
 class DeploymentParams(_Model):
     """How to deploy one app in one environment; see the module docstring."""
 
-    strategy: Literal["redblack"] = "redblack"
+    strategy: Literal["redblack", "rolling"] = "redblack"
     instance_type: str | None = Field(default=None, min_length=1, max_length=64)
     min: int = Field(default=1, ge=0)
     max: int = Field(default=1, ge=0)
@@ -184,6 +185,10 @@ class DeploymentParams(_Model):
     alarms: tuple[AlarmParams, ...] | None = None
     undo_on_failure: bool = False
     keep_previous_group: bool = False
+    # Seconds the old group stays attached at weight 0 after the switch: an undo then is one
+    # weight change (see docs/deploy.md, strategies).
+    keep_warm_seconds: int = Field(default=60, ge=0, le=3600)
+    rolling: RollingParams | None = None  # the steps of ``strategy: rolling``
     instance_profile: str | None = None
     key_name: str | None = None
     canary: CanaryParams | None = None
@@ -225,6 +230,10 @@ def _cross_field_problems(params: DeploymentParams, provider: str) -> list[Probl
                 f"min ({params.min}) and max ({params.max})",
             )
         )
+    if params.rolling is not None:
+        if params.strategy != "rolling":
+            problems.append(Problem("rolling", "is read only with strategy rolling"))
+        problems += [Problem(field, message) for field, message in rolling_problems(params.rolling)]
     policies, alarms = params.policies or (), params.alarms or ()
     scheduled = params.scheduled_actions or ()
     named: dict[str, list[str]] = {

@@ -81,6 +81,7 @@ def commands_of(request: Request) -> Commands:
         store=DeploymentStore(runtime.engine),
         services=lambda: services_of(request),
         clock=runtime.clock,
+        wake=runtime.extras.get("deploy.wake"),
     )
 
 
@@ -270,8 +271,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         )
         runner.start()
         threads.append(runner)
+        runtime.extras["deploy.wake"] = runner.wake
 
     def stop_engine() -> None:
+        runtime.extras.pop("deploy.wake", None)
         while threads:
             threads.pop().stop()
 

@@ -48,6 +48,13 @@ class Commands:
     store: DeploymentStore
     services: Callable[[], Services]
     clock: Callable[[], datetime]
+    # Called after a deployment is created or controlled: wakes this process's idle engine.
+    wake: Callable[[], None] | None = None
+
+    def _woken(self, result: dict[str, Any]) -> dict[str, Any]:
+        if self.wake is not None:
+            self.wake()
+        return result
 
     # Creating deployments ----------------------------------------------------------------
     def deploy(
@@ -167,7 +174,7 @@ class Commands:
             return controls.retry(d, str(actor), reset)
 
         holder = self._holder(app, env)
-        return self.store.control(holder, change, self.clock(), name="retry").summary()
+        return self._woken(self.store.control(holder, change, self.clock(), name="retry").summary())
 
     def undo(
         self, actor: Actor, app: str, env: str, message: str = "", *, dry_run: bool = False
@@ -183,11 +190,12 @@ class Commands:
             if dry_run:
                 controls.undo_completed(last[0], who)
                 return dryrun.undo(last[0], self.services())
-            return self.store.reopen(
+            reopened = self.store.reopen(
                 last[0].id,
                 lambda c, d, leased: controls.undo_completed(d, who),
                 self.clock(),
-            ).summary()
+            )
+            return self._woken(reopened.summary())
         if dry_run:
             d = self.store.get(holder)
             controls.undo(d, False, who)  # the same checks as a real undo
@@ -248,7 +256,9 @@ class Commands:
         if dry_run:
             return dryrun.deployment(d, self.services())
         self.store.create(d, self.clock())
-        return {"id": d.id, "status": d.status, "app": d.app, "env": d.env, "image": d.image}
+        return self._woken(
+            {"id": d.id, "status": d.status, "app": d.app, "env": d.env, "image": d.image}
+        )
 
     def _last(self, app: str, env: str) -> Deployment:
         last = self.store.last_completed(app, env, kinds=RELEASES)
@@ -272,7 +282,7 @@ class Commands:
             self.clock(),
             name=name,
         )
-        return d.summary()
+        return self._woken(d.summary())
 
 
 def _target(app: str, env: str) -> None:

@@ -309,6 +309,14 @@ class EngineThreads:
                 wakeup.wait(pause)
         engine.close()
 
+    def wake(self) -> None:
+        """Wake the idle threads at once: the API calls it after creating or controlling a
+        deployment in this process (on SQLite nothing else announces it, and the idle bound
+        alone was most of an undo while warm)."""
+        wakeup = self.wakeup
+        if wakeup is not None:
+            wakeup.event.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         self.stopping.set()
         if self.wakeup is not None:

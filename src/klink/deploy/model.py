@@ -124,6 +124,9 @@ class GroupState:
     alarms: tuple[dict[str, Any], ...] = ()
     scheduled_actions: tuple[dict[str, Any], ...] = ()
     health: HealthGate = field(default_factory=HealthGate)  # how this group is checked healthy
+    # True: a member of its target groups by weight (``attach_traffic``); False: its instances
+    # are registered with them directly (groups deployed before weights, and their records).
+    weighted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

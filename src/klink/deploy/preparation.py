@@ -20,6 +20,9 @@ from typing import Any
 from klink.config import params as config_params
 
 TAG_HEALTH = "klink:health"
+# The target groups a group is a traffic member of (by weight), comma-separated; a group without
+# it was registered with its target groups directly (before weights).
+TAG_TRAFFIC = "klink:traffic"
 
 
 @dataclass(frozen=True)

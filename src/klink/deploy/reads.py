@@ -7,6 +7,7 @@ from typing import Any
 
 from klink.deploy.actions.discover import current_group
 from klink.deploy.context import Services
+from klink.deploy.preparation import TAG_TRAFFIC
 from klink.providers.base import Provider
 
 
@@ -31,14 +32,36 @@ def images(services: Services, app: str, env: str) -> list[dict[str, Any]]:
 
 
 def boxes(services: Services, app: str, env: str) -> dict[str, Any]:
+    """The current group's instances, and every member of its balancers with its weight and
+    health through the balancer (``groups``: during a rolling step or while the old group is
+    kept warm, both groups show)."""
     p = provider(services, env)
     group = current_group(p, app, env)
     if group is None:
-        return {"group": None, "boxes": []}
+        return {"group": None, "boxes": [], "groups": []}
+    members = [n for n in group.tags.get(TAG_TRAFFIC, "").split(",") if n]
+    target_groups = members or list(group.target_groups)
     health: dict[str, str] = {}
-    for name in group.target_groups:
-        for target in p.target_health(name):
-            health[target.instance_id] = target.state
+    rows: list[dict[str, Any]] = []
+    for name in target_groups:
+        state = p.traffic(name)
+        mine = state.get(group.name if members else name)
+        where = mine.target if mine is not None and mine.target else name
+        for target in p.target_health(where):
+            health.setdefault(target.instance_id, target.state)
+        rows += [
+            {
+                "targetGroup": name,
+                "name": item.name,
+                "weight": item.weight,
+                "share": round(state.share(item.name), 4),
+                "registered": item.registered,
+                "healthy": item.healthy,
+                "draining": item.draining,
+                "direct": item.direct,
+            }
+            for item in state.groups
+        ]
     return {
         "group": group.name,
         "boxes": [
@@ -51,6 +74,7 @@ def boxes(services: Services, app: str, env: str) -> dict[str, Any]:
             }
             for i in group.instances
         ],
+        "groups": rows,
     }
 
 

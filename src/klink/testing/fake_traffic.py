@@ -142,6 +142,19 @@ class FakeTraffic:
                 )
             return TrafficState(target_group, tuple(sorted(out, key=lambda g: g.name)))
 
+    def serving(self, target_group: str) -> set[str]:
+        """The instance ids that get requests: those of every member with a weight above 0
+        (the direct member's before weights took over). For tests' assertions."""
+        with self._lock:
+            balancer = self._balancer(target_group, create=False)
+            ids: set[str] = set()
+            if balancer["direct"]:
+                ids |= set(self.state["registered"].get(target_group, []))
+            for member in balancer["members"].values():
+                if member["weight"] > 0:
+                    ids |= set(member["registered"])
+            return ids
+
     def detach_traffic(self, target_group: str, group: str) -> None:
         self._wait()
         with self._lock:

@@ -14,7 +14,7 @@ from klink.config.params import AlarmParams, PolicyParams, ScheduledActionParams
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
 from klink.deploy.model import Done, GroupState, LaunchState, Outcome
-from klink.deploy.preparation import TAG_HEALTH, HealthGate
+from klink.deploy.preparation import TAG_HEALTH, TAG_TRAFFIC, HealthGate
 from klink.errors import NotFound
 from klink.providers import base
 from klink.providers.base import Group, Provider
@@ -53,6 +53,10 @@ def group_state(provider: Provider, group: Group) -> GroupState:
             )
         except NotFound:
             launch = None
+    # A group deployed over weights names its balancers in a tag (on AWS its own target groups
+    # are the member ones, not the app's); one without the tag was registered directly.
+    members = [n for n in group.tags.get(TAG_TRAFFIC, "").split(",") if n]
+    weighted = TAG_TRAFFIC in group.tags
     return GroupState(
         name=group.name,
         launch=launch,
@@ -67,10 +71,11 @@ def group_state(provider: Provider, group: Group) -> GroupState:
         health_check_type=group.health_check_type,
         health_check_grace_period=group.health_check_grace_period,
         termination_policies=tuple(group.termination_policies),
-        target_groups=tuple(group.target_groups),
+        target_groups=tuple(members) if weighted else tuple(group.target_groups),
         suspended_processes=tuple(sorted(group.suspended_processes)),
         tags={k: v for k, v in group.tags.items() if k != TAG_KEPT},
         health=HealthGate.from_tag(group.tags.get(TAG_HEALTH)),
+        weighted=weighted,
     )
 
 

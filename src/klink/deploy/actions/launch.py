@@ -82,7 +82,8 @@ def create_group(ctx: Context) -> Outcome:
             health_check_type=target.health_check_type,
             health_check_grace_period=target.health_check_grace_period,
             termination_policies=target.termination_policies,
-            target_groups=target.target_groups,
+            # Over weights the group joins its balancers by ``attach_traffic``, never directly.
+            target_groups=() if target.weighted else target.target_groups,
             tags=dict(target.tags),
             suspended_processes=(ADD_TO_LOAD_BALANCER,),
         )

@@ -22,7 +22,7 @@ from klink.deploy import plan as planner
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
 from klink.deploy.model import DEPLOY, PREPARE, Done, Failed, GroupState, LaunchState, Outcome
-from klink.deploy.preparation import TAG_HEALTH, HealthGate, ImageFacts, Names
+from klink.deploy.preparation import TAG_HEALTH, TAG_TRAFFIC, HealthGate, ImageFacts, Names
 from klink.deploy.strategies import strategy_of
 from klink.errors import InvalidInput, NotFound
 from klink.providers import base
@@ -271,6 +271,8 @@ def create_tags(ctx: Context) -> Outcome:
         base.TAG_MANAGED_BY: "klink",
         TAG_HEALTH: gate.tag(),
     }
+    if ctx.prep.target_groups:
+        tags[TAG_TRAFFIC] = ",".join(ctx.prep.target_groups)
     ctx.update(tags=tags)
     return Done()
 
@@ -369,6 +371,7 @@ def build_new_state(ctx: Context) -> Outcome:
         alarms=tuple(dict(x) for x in prep.alarms),
         scheduled_actions=tuple(dict(x) for x in prep.scheduled_actions),
         health=HealthGate.of(p, prep.require("properties")),
+        weighted=True,
     )
     ctx.deployment.new_state = state.to_json()
     return Done()

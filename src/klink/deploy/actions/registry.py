@@ -34,6 +34,7 @@ _MODULES = (
     "retire",
     "notify",
     "resize",
+    "weights",
     "gates",
 )
 

@@ -1,5 +1,9 @@
 """Retire actions: the old group out of traffic, then deleted (or kept, out of traffic).
 
+Over weights the old group has left its balancers already (``detach_traffic``); the steps
+here take out what was registered directly (groups deployed before weights) and wait until the
+balancer has drained either kind.
+
 Every action is a no-op when there is no old group or it is already gone, so the same steps
 serve a first deployment, a resumed one, and an undo of a half-finished one.
 """
@@ -13,6 +17,8 @@ from klink.deploy.actions.discover import TAG_KEPT
 from klink.deploy.actions.registry import action
 from klink.deploy.context import Context
 from klink.deploy.model import Done, Outcome
+from klink.errors import NotFound
+from klink.providers.base import GroupTraffic
 
 RETIRE_SUSPEND = (
     "Launch",
@@ -48,6 +54,8 @@ def deregister_old_instances(ctx: Context) -> Outcome:
     ids = sorted(_old_ids(ctx))
     if old is None or not ids:
         return Done("nothing to deregister")
+    if old.weighted:
+        return Done(f"{old.name} is not registered directly")  # detach_traffic took it out
     for name in old.target_groups:
         ctx.provider().deregister_instances(name, ids)
     return Done(f"{len(ids)} instances of {old.name} draining")
@@ -61,12 +69,24 @@ def wait_old_drained(ctx: Context) -> Outcome:
         return Done()
     still: list[str] = []
     for name in old.target_groups:
+        if old.weighted:
+            member = _member_of(ctx, name, old.name)
+            if member is not None and member.registered + member.draining:
+                still.append(f"{old.name}@{name}:{member.registered + member.draining} left")
+            continue
         for target in ctx.provider().target_health(name):
             if target.instance_id in ids and target.state not in ("unused",):
                 still.append(f"{target.instance_id}@{name}:{target.state}")
     if not still:
         return Done(f"{old.name} is out of traffic")
     return wait(ctx, GONE_SECONDS, "draining " + ", ".join(sorted(still)[:5]))
+
+
+def _member_of(ctx: Context, target_group: str, group: str) -> GroupTraffic | None:
+    try:
+        return ctx.provider().traffic(target_group).get(group)
+    except NotFound:
+        return None
 
 
 @action("delete_old_alarms")

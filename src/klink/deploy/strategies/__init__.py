@@ -47,9 +47,9 @@ class Strategy(Protocol):
 
 
 def strategy_of(name: str) -> Strategy:
-    from klink.deploy.strategies import redblack
+    from klink.deploy.strategies import redblack, rolling
 
-    known: dict[str, Strategy] = {redblack.STRATEGY.name: redblack.STRATEGY}
+    known: dict[str, Strategy] = {s.name: s for s in (redblack.STRATEGY, rolling.STRATEGY)}
     found = known.get(name)
     if found is None:
         raise InvalidInput(
