@@ -92,6 +92,11 @@ def test_pages_show_what_runs_and_what_happened(world: World, history: dict[str,
     # The boxes API names the newest group: 3.0's, out of traffic, with its unhealthy instance.
     assert "search-prod-v002" in env
     assert "Unhealthy" in env
+    # Each group's weight behind the balancer: 2.0's group takes it all, 3.0's none.
+    traffic = env.split("Traffic by group", 1)[1].split("</table>", 1)[0]
+    rows = [r for r in traffic.split("<tr>") if "<code>search-prod-" in r]
+    weights = {r.split("<code>search-prod-")[1][:4]: r.split("</td><td>")[2] for r in rows}
+    assert weights == {"v001": "100", "v002": "0"}
     assert "Recent deployments" in env
     assert "Version <strong>2.0</strong>" in env
     assert "Newest group (not yet the one that serves, <code>search-prod-v001</code>)" in env
