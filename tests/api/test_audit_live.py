@@ -76,26 +76,37 @@ def test_klink_audit_lists_filters_and_pages(
     for name in ("alpha", "beta", "gamma"):
         code, _ = run(capsys, live_server, "create-app", name, "--contact", "t@example.com")
         assert code == 0
+    for name in ("alpha", "beta", "gamma"):
+        code, _ = run(capsys, live_server, "prop", "set", name, "tier", "gold")
+        assert code == 0
     code, out = run(capsys, live_server, "audit")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["AT", "ACTOR", "ON", "BEHALF", "OF", "ACTION", "TARGET", "OUTCOME"]
     assert "admin" in lines[1]
-    assert "PUT /metadata/applications/{name}" in lines[1]
-    assert lines[1].split()[-2:] == ["/metadata/applications/gamma", "201"]
+    assert "PUT /metadata/applications/{name}/{key}" in lines[1]
+    assert lines[1].split()[-2:] == ["/metadata/applications/gamma/tier", "200"]
+    assert any("POST /metadata/applications" in line and "201" in line for line in lines)
 
     code, out = run(capsys, live_server, "audit", "--json", "--limit", "2")
     page = json.loads(out)
-    assert [e["target"].rsplit("/", 1)[1] for e in page["entries"]] == ["gamma", "beta"]
-    code, out = run(capsys, live_server, "audit", "--json", "--before", str(page["next"]))
-    assert [e["target"] for e in json.loads(out)["entries"]] == ["/metadata/applications/alpha"]
+    assert [e["target"] for e in page["entries"]] == [
+        "/metadata/applications/gamma/tier",
+        "/metadata/applications/beta/tier",
+    ]
+    code, out = run(
+        capsys, live_server, "audit", "--json", "--limit", "1", "--before", str(page["next"])
+    )
+    assert [e["target"] for e in json.loads(out)["entries"]] == [
+        "/metadata/applications/alpha/tier"
+    ]
 
     code, out = run(capsys, live_server, "audit", "--target", "/metadata/applications/beta")
     assert "/metadata/applications/beta" in out
     assert "alpha" not in out
     assert "gamma" not in out
     code, out = run(capsys, live_server, "audit", "--json", "--since", "1h")
-    assert len(json.loads(out)["entries"]) == 3
+    assert len(json.loads(out)["entries"]) == 6
     code, out = run(capsys, live_server, "audit", "--since", "soon")
     assert code == 2
     assert (
