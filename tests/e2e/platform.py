@@ -240,6 +240,7 @@ def local_hello(
             "deployment-params.json": {
                 "healthCheckIntervalSeconds": 0.5,
                 "targetGroups": ["hello"],
+                "keepWarmSeconds": 1,  # the old group's warm window, short for the tests
                 **params,
             },
             "application-properties.json": {
@@ -251,3 +252,9 @@ def local_hello(
     )
     platform.call("POST", "/infra/hello/dev/apply", json={})
     return f"http://127.0.0.1:{frontend}"
+
+
+def in_traffic(cloud: Any, target_group: str) -> dict[str, tuple[int, int, int]]:
+    """The balancer members that take traffic: group -> (weight, registered, healthy)."""
+    state = cloud.traffic(target_group)
+    return {g.name: (g.weight, g.registered, g.healthy) for g in state.groups if g.weight > 0}

@@ -33,7 +33,7 @@ from klink.providers.aws.provider import AwsProvider
 from klink.providers.base import TAG_APP, TAG_ROLE, TAG_VERSION
 from tests.bake.conftest import hello_app
 from tests.build.conftest import commit_files
-from tests.e2e.platform import Platform, push_config
+from tests.e2e.platform import Platform, in_traffic, push_config
 from tests.fixtures_moto import FAKE_CREDENTIALS
 
 SOURCE_AMI = "ami-1e749f67"  # an EBS-backed Ubuntu AMI that moto ships
@@ -165,6 +165,7 @@ def test_bake_deploy_rollback_on_aws_against_moto(
                 "max": 2,
                 "healthCheckIntervalSeconds": 1,
                 "targetGroups": ["hello"],
+                "keepWarmSeconds": 1,
             },
             "application-properties.json": {"service.port": 8080},
             "infrastructure.yaml": (
@@ -174,6 +175,7 @@ def test_bake_deploy_rollback_on_aws_against_moto(
     )
     applied = platform.call("POST", "/infra/hello/prod/apply", json={})
     assert applied["status"] == "succeeded", applied
+    _listener_to(moto, "hello")  # traffic moves by listener weights: the target group needs one
 
     provider = AwsProvider.from_environment("prod", _env(moto), SimpleNamespace(home=tmp_path))
     ids = [platform.wait(platform.deploy("hello", "prod", image), timeout=60) for image in images]
@@ -191,5 +193,22 @@ def test_bake_deploy_rollback_on_aws_against_moto(
     image_tags = provider.describe_image(images[0]).tags
     assert (image_tags[TAG_APP], image_tags[TAG_VERSION]) == ("hello", versions[0])
     assert len(group.instances) == 2
-    registered = {t.instance_id for t in provider.target_health("hello")}
+    assert in_traffic(provider, "hello") == {"hello-prod-v002": (100, 2, 2)}
+    member = provider.traffic("hello").get("hello-prod-v002")
+    registered = {t.instance_id for t in provider.target_health(member.target)}
     assert registered == {i.id for i in group.instances}
+
+
+def _listener_to(moto: str, target_group: str) -> None:
+    """A load balancer whose listener forwards to ``target_group`` (made with boto3 on moto)."""
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=moto)
+    elb = boto3.client("elbv2", region_name=REGION, endpoint_url=moto)
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+    balancer = elb.create_load_balancer(Name="hello-e2e", Subnets=subnets)["LoadBalancers"][0]
+    arn = elb.describe_target_groups(Names=[target_group])["TargetGroups"][0]["TargetGroupArn"]
+    elb.create_listener(
+        LoadBalancerArn=balancer["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}],
+    )

@@ -30,7 +30,7 @@ from klink.providers.local import processes
 from klink.providers.local.images import ImageStore
 from klink.providers.local.provider import LocalProvider
 from klink.providers.local.state import State
-from tests.e2e.platform import Platform, local_hello
+from tests.e2e.platform import Platform, in_traffic, local_hello
 from tests.local.conftest import get_json, make_image
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 # while the old group is drained and deleted (each window lasts from ms to about a second).
 KILL_AT = (
     frozenset({"wait_instances_healthy"}),
-    frozenset({"wait_old_drained", "delete_old_group", "wait_old_group_gone"}),
+    frozenset({"keep_warm", "wait_old_drained", "delete_old_group", "wait_old_group_gone"}),
 )
 
 
@@ -123,7 +123,7 @@ def test_sigkill_of_klink_serve_mid_deployment_then_restart(
     assert {i.lifecycle_state for i in group.instances} == {base.IN_SERVICE}
     ids = {i.id for i in group.instances}
     assert _live_instance_ids(platform.home) == ids  # no orphan process
-    assert {t.instance_id for t in cloud.target_health("hello")} == ids
+    assert in_traffic(cloud, "hello") == {"hello-dev-v001": (100, len(ids), len(ids))}
     with pytest.raises(NotFound):
         cloud.describe_launch_template(str(old_template))
     assert get_json(url)["version"] == "2.0"

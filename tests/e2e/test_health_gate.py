@@ -18,7 +18,7 @@ from klink.errors import NotFound
 from klink.providers import base
 from klink.providers.local.images import ImageStore
 from klink.providers.local.provider import LocalProvider
-from tests.e2e.platform import Platform, local_hello, push_config
+from tests.e2e.platform import Platform, in_traffic, local_hello, push_config
 from tests.local.conftest import get_json, make_image
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,8 @@ def test_broken_version_stopped_at_the_health_gate_then_undone(
         "hello-dev-v001",
     ]
     v1_ids = {i.id for i in cloud.describe_group("hello-dev-v000").instances}
-    assert {t.instance_id for t in cloud.target_health("hello")} == v1_ids
+    # v1 alone takes traffic (weight 100, every instance healthy); the broken group none.
+    assert in_traffic(cloud, "hello") == {"hello-dev-v000": (100, len(v1_ids), len(v1_ids))}
     # Locked until undo: a new deployment is refused.
     with platform.client() as http:
         refused = http.post("/deploy/hello/dev", json={"image": v1.id, "message": "x"})

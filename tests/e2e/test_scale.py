@@ -15,7 +15,7 @@ import pytest
 from klink.errors import NotFound
 from klink.providers import base
 from klink.providers.local.provider import LocalProvider
-from tests.e2e.platform import Platform, free_port, local_hello
+from tests.e2e.platform import Platform, free_port, in_traffic, local_hello
 from tests.local.conftest import get_json, make_image
 
 pytestmark = pytest.mark.slow
@@ -50,9 +50,7 @@ def test_eight_instances_replace_eight(
     new = groups[0]
     assert len(new.instances) == 8
     assert {i.lifecycle_state for i in new.instances} == {base.IN_SERVICE}
-    health = cloud.target_health("hello")
-    assert {t.instance_id for t in health} == {i.id for i in new.instances}
-    assert {t.state for t in health} == {"healthy"}
+    assert in_traffic(cloud, "hello") == {"hello-dev-v001": (100, 8, 8)}
     for instance in new.instances:
         answer = get_json(f"http://{instance.private_ip}:{port}/healthcheck")
         assert answer["version"] == "2.0"
