@@ -225,6 +225,7 @@ def test_local_provider_deployments_run_through_the_workers_too(
                 "targetGroups": ["hello-dev"],
                 "desiredCapacity": 2,
                 "max": 2,
+                "keepWarmSeconds": 1,
             },
             "application-properties.json": {
                 "service.port": port,
