@@ -324,7 +324,7 @@ class Fleet:
             assert len(live[group]["instances"]) == 2
         templates = sorted(state["templates"])
         assert templates == sorted(g["launch_template"] for g in live.values())
-        assert {n: members.get(n) for n in live} == {n: 2 for n in live}
+        assert {n: members.get(n) for n in live} == dict.fromkeys(live, 2)
 
     def check_completed(self, ids: dict[str, str]) -> None:
         rows = self.rows()
