@@ -67,6 +67,7 @@ class World:
     clock: FakeClock
     notes: Notes
     home: Path
+    metrics: Any = None  # a canary's metric source (FakeMetricSource), for every environment
 
     def services(self) -> Services:
         base = runtime_services(self.runtime)
@@ -82,6 +83,7 @@ class World:
             probe=lambda url: False,
             clock=self.clock,
             decisions=base.decisions,
+            **({"metrics": lambda provider, env: self.metrics} if self.metrics else {}),
         )
 
     def engine(self, holder: str = "engine-a", lease: float = 30.0) -> Engine:

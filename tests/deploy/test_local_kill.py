@@ -77,7 +77,7 @@ def test_kill_9_on_the_local_provider(
 
     db = home / "klink.db"
     templates: list[str] = []
-    for number, k in enumerate((37, 44, 52), start=1):  # launch, traffic, retire
+    for number, k in enumerate((38, 45, 53), start=1):  # launch, traffic, retire
         image = make_image(home, f"{number}.0", tmp_path)
         with live_server.client() as http:
             body = {"image": image.id, "message": f"kill at {k}"}

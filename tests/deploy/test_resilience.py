@@ -79,7 +79,7 @@ def _plan_length(world: World) -> int:
     return len(d["plan"])
 
 
-DEPLOY_ACTIONS = 65  # the full red-black plan over weights with an old group (37 preparation + 28)
+DEPLOY_ACTIONS = 66  # the full red-black plan over weights with an old group (38 preparation + 28)
 UNDO_ACTIONS = 29  # the old group deleted already: recreated, attached, traffic shifted back
 
 

@@ -20,14 +20,16 @@ from typing import Protocol
 from klink.analysis import builtin_metrics
 from klink.analysis.judge import IntervalReport, MetricRule, Thresholds, judge
 from klink.config.canary import CanaryMetric, CanaryParams
-from klink.errors import ProviderError
+from klink.errors import Unavailable
 
 VALUES_PER_INTERVAL = 20
 
 
-class MetricsUnavailable(ProviderError):
-    """The metrics backend did not answer (down, timed out, 5xx): try again later."""
+class MetricsUnavailable(Unavailable):
+    """The metrics backend did not answer (down, timed out, 5xx): try again later (transient:
+    the engine retries the canary's action within its error budget)."""
 
+    status = 502
     code = "metrics_unavailable"
 
 

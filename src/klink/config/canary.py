@@ -98,6 +98,9 @@ class CanaryParams(_Model):
 
     # Percent of traffic to each of the canary and the baseline group (production keeps the rest).
     weight: int = Field(default=10, ge=1, le=50)
+    # Instances in each of the canary and the baseline group (the canary group grows to the
+    # deployment's own size when it is promoted).
+    instances: int = Field(default=1, ge=1, le=100)
     intervals: int = Field(default=3, ge=1, le=100)
     interval_seconds: int = Field(default=300, ge=1, le=86400)
     # Seconds per value in a series; None: the metric source's choice (see analysis.sources).

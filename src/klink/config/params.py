@@ -158,7 +158,7 @@ class ScheduledActionParams(_Model):
 class DeploymentParams(_Model):
     """How to deploy one app in one environment; see the module docstring."""
 
-    strategy: Literal["redblack", "rolling"] = "redblack"
+    strategy: Literal["redblack", "rolling", "canary"] = "redblack"
     instance_type: str | None = Field(default=None, min_length=1, max_length=64)
     min: int = Field(default=1, ge=0)
     max: int = Field(default=1, ge=0)
@@ -188,10 +188,11 @@ class DeploymentParams(_Model):
     # Seconds the old group stays attached at weight 0 after the switch: an undo then is one
     # weight change (see docs/deploy.md, strategies).
     keep_warm_seconds: int = Field(default=60, ge=0, le=3600)
-    rolling: RollingParams | None = None  # the steps of ``strategy: rolling``
+    # The steps of ``strategy: rolling``, and of a canary's promotion (else one flip to 100).
+    rolling: RollingParams | None = None
     instance_profile: str | None = None
     key_name: str | None = None
-    canary: CanaryParams | None = None
+    canary: CanaryParams | None = None  # ``strategy: canary``'s analysis (None: its defaults)
 
     def block_devices(self) -> tuple[BlockDevice, ...]:
         return tuple(volume.to_provider() for volume in self.volumes)
@@ -231,9 +232,11 @@ def _cross_field_problems(params: DeploymentParams, provider: str) -> list[Probl
             )
         )
     if params.rolling is not None:
-        if params.strategy != "rolling":
-            problems.append(Problem("rolling", "is read only with strategy rolling"))
+        if params.strategy not in ("rolling", "canary"):
+            problems.append(Problem("rolling", "is read only with strategy rolling or canary"))
         problems += [Problem(field, message) for field, message in rolling_problems(params.rolling)]
+    if params.canary is not None and params.strategy != "canary":
+        problems.append(Problem("canary", "is read only with strategy canary"))
     policies, alarms = params.policies or (), params.alarms or ()
     scheduled = params.scheduled_actions or ()
     named: dict[str, list[str]] = {

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from klink import names
 from klink.auth.tokens import Principal
 from klink.deploy import history, reads
+from klink.deploy.canary_report import canary_of
 from klink.deploy.context import Services
 from klink.deploy.model import STATUSES
 from klink.deploy.services import runtime_services
 from klink.deploy.store import DeploymentStore
 from klink.deploy.waiting import annotate, waiting_for
-from klink.errors import InvalidInput
+from klink.errors import InvalidInput, NotFound
 from klink.service import reader, runtime_of
 from klink.service.openapi import errors
 
@@ -90,6 +91,19 @@ def get_deployment(
     d = store.get(deployment_id)
     annotate(store.engine, [d], every=True)
     return d.to_json()
+
+
+@read_router.get("/deployments/{deployment_id}/canary", responses=errors(404))
+def get_canary(
+    deployment_id: str, request: Request, _p: Annotated[Principal, Depends(reader)]
+) -> dict[str, Any]:
+    """A canary's groups, settings, overall verdict and every interval's report (the series
+    judged included); 404 for a deployment that ran no canary analysis."""
+    d = _store(request).get(deployment_id)
+    found = canary_of(d)
+    if found is None:
+        raise NotFound(f"deployment {d.id} has no canary analysis", field="deployment_id")
+    return {"id": d.id, "status": d.status, **found}
 
 
 @read_router.get("/deployments/{deployment_id}/tasks")

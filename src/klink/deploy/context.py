@@ -10,16 +10,19 @@ has learnt is ``ctx.prep`` (a frozen ``Preparation``); an action changes it with
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from klink.config.params import DeploymentParams
 from klink.deploy.approvals import Decision
 from klink.deploy.model import Deployment, GroupState, Step
 from klink.deploy.preparation import Preparation
 from klink.providers.base import Provider
+
+if TYPE_CHECKING:
+    from klink.analysis.sources import MetricSource
 
 
 class MetadataSource(Protocol):
@@ -42,6 +45,15 @@ class Notifier(Protocol):
         ...
 
 
+def environment_metrics(provider: Provider, environment: Mapping[str, Any]) -> MetricSource:
+    """Where a canary's metrics come from: the environment's own Prometheus
+    (``prometheusUrl`` in its metadata), else the provider's (see ``analysis.factory``)."""
+    from klink.analysis.factory import source_for
+
+    url = environment.get("prometheusUrl")
+    return source_for(provider, prometheus_url=url if isinstance(url, str) and url else None)
+
+
 @dataclass
 class Services:
     metadata: MetadataSource
@@ -53,6 +65,8 @@ class Services:
     # People's decisions on a deployment (approvals, rejections, overrides), by its id; None
     # where nothing records them (the release gates then fail rather than wait forever).
     decisions: Callable[[str], Sequence[Decision]] | None = None
+    # A canary's metric source for an environment (provider, environment metadata).
+    metrics: Callable[[Provider, Mapping[str, Any]], MetricSource] = environment_metrics
 
 
 def stored_params(data: Mapping[str, Any] | None) -> DeploymentParams:
@@ -112,11 +126,31 @@ class Context:
         return GroupState.from_json(self.deployment.new_state)
 
     @property
+    def baseline(self) -> GroupState | None:
+        """A canary's baseline group (``strategy: canary``), or None."""
+        return GroupState.from_json(self.prep.baseline)
+
+    @property
     def target(self) -> GroupState | None:
-        """The group this phase puts in traffic (the previous one when undoing)."""
-        return self.previous if self.deployment.undo else self.new
+        """The group this phase puts in traffic (the previous one when undoing).
+
+        A step with ``group="baseline"`` acts on the canary's baseline group instead (so the
+        launch and retire actions serve it unchanged), and one with ``size=N`` sees its group
+        at N instances (a canary group before its promotion)."""
+        if self.step.arg("group") == "baseline":
+            return self.baseline
+        state = self.previous if self.deployment.undo else self.new
+        size = self.step.arg("size")
+        if size is not None and state is not None:
+            state = replace(
+                state, min_size=int(size), max_size=int(size), desired_capacity=int(size)
+            )
+        return state
 
     @property
     def retiring(self) -> GroupState | None:
-        """The group this phase takes out of traffic (the new one when undoing)."""
+        """The group this phase takes out of traffic (the new one when undoing; the baseline
+        group for a step with ``group="baseline"``)."""
+        if self.step.arg("group") == "baseline":
+            return self.baseline
         return self.new if self.deployment.undo else self.previous

@@ -238,9 +238,12 @@ class Deployment:
         }
 
     def to_json(self) -> dict[str, Any]:
+        from klink.deploy.canary_report import canary_of
+
         return {
             **self.summary(),
             "planHash": plan_hash(self.plan),
+            "canary": canary_of(self, values=False),
             "approvals": [dict(d) for d in self.decisions],
             "previousState": self.previous_state,
             "newState": self.new_state,

@@ -55,6 +55,7 @@ PREPARATION: tuple[Step, ...] = tuple(
         "generate_alarms",
         "generate_scheduled_actions",
         "build_new_state",
+        "build_baseline_state",
         "await_approval",
         "await_window",
         "complete_preparation",

@@ -116,6 +116,11 @@ class Preparation:
     stale_kept: Mapping[str, str | None] = field(default_factory=dict)
     resize: Mapping[str, int] | None = None  # a resize deployment's sizes
     promoted_from: Mapping[str, Any] | None = None  # a promotion's lineage: env, deployment
+    # ``strategy: canary``: the baseline group (the previous group's image and config, fresh,
+    # as big as the canary; a ``GroupState`` as JSON), and each judged interval's report
+    # (``analysis.judge.IntervalReport.to_json``), in order.
+    baseline: Mapping[str, Any] | None = None
+    canary_reports: tuple[Mapping[str, Any], ...] = ()
 
     def require(self, name: str) -> Any:
         value = getattr(self, name)
@@ -141,6 +146,6 @@ class Preparation:
             raw["names"] = Names(**raw["names"])
         for key in ("launch_data", "security_group_ids", "subnets", "target_groups"):
             raw[key] = tuple(raw.get(key) or ())
-        for key in ("policies", "alarms", "scheduled_actions"):
+        for key in ("policies", "alarms", "scheduled_actions", "canary_reports"):
             raw[key] = tuple(dict(item) for item in raw.get(key) or ())
         return cls(**raw)

@@ -17,7 +17,7 @@ from klink.deploy.model import Done, GroupState, LaunchState, Outcome
 from klink.deploy.preparation import TAG_HEALTH, TAG_TRAFFIC, HealthGate
 from klink.errors import NotFound
 from klink.providers import base
-from klink.providers.base import Group, Provider
+from klink.providers.base import TAG_ROLE, Group, Provider
 
 TAG_KEPT = "klink:kept"  # "true" on a group kept out of traffic by keepPreviousGroup
 
@@ -81,7 +81,9 @@ def group_state(provider: Provider, group: Group) -> GroupState:
 
 def current_group(provider: Provider, app: str, env: str) -> Group | None:
     for group in provider.list_groups(names.group_pattern(app, env).pattern):
-        if group.tags.get(TAG_KEPT) != "true" and group.status is None:
+        # Neither a kept group nor a canary's baseline is the group in service.
+        baseline = group.tags.get(TAG_ROLE) == "baseline"
+        if group.tags.get(TAG_KEPT) != "true" and group.status is None and not baseline:
             return group
     return None
 

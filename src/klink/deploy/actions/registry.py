@@ -36,6 +36,7 @@ _MODULES = (
     "resize",
     "weights",
     "gates",
+    "canary",
 )
 
 

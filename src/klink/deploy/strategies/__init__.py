@@ -47,9 +47,10 @@ class Strategy(Protocol):
 
 
 def strategy_of(name: str) -> Strategy:
-    from klink.deploy.strategies import redblack, rolling
+    from klink.deploy.strategies import canary, redblack, rolling
 
-    known: dict[str, Strategy] = {s.name: s for s in (redblack.STRATEGY, rolling.STRATEGY)}
+    strategies = (redblack.STRATEGY, rolling.STRATEGY, canary.STRATEGY)
+    known: dict[str, Strategy] = {s.name: s for s in strategies}
     found = known.get(name)
     if found is None:
         raise InvalidInput(

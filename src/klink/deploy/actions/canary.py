@@ -1,0 +1,194 @@
+"""Canary actions: the baseline group's state, the canary's traffic, and each interval's judgement.
+
+``build_baseline_state`` (preparation, reads only) describes the baseline group of
+``strategy: canary``: the previous group's launch (its image, config commit and user-data),
+fresh, under the next free group name, as big as the canary, tagged ``klink:role=baseline`` so
+that discovery never takes it for the group in service. The launch and retire actions then
+serve it unchanged through steps with ``group="baseline"`` (``Context.target``).
+
+``canary_traffic`` gives the canary and the baseline ``weight`` percent each, the production
+group the rest, in one ``set_traffic`` call per target group.
+
+``analyse_canary`` judges one interval: it waits (without holding a worker) until the interval
+is over and its last samples are in, reads every metric of both groups from the environment's
+metric source (``klink.analysis``), judges canary against baseline, and stores the report with
+the deployment (``Preparation.canary_reports``). A failed interval fails the action, and the
+canary strategy undoes the deployment; a marginal one pauses it with the report for a person to
+resume or undo; a passed one lets the plan go on (to the next interval, or to the promotion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from klink import names
+from klink.analysis.judge import IntervalReport
+from klink.config.canary import CanaryParams
+from klink.deploy.actions.registry import action
+from klink.deploy.actions.weights import member, shift
+from klink.deploy.context import Context
+from klink.deploy.model import Done, Failed, GroupState, Outcome, RetryAfter
+from klink.providers import base
+
+ROLE_BASELINE = "baseline"
+
+
+def canary_params(ctx: Context) -> CanaryParams:
+    return ctx.params().canary or CanaryParams()
+
+
+@action("build_baseline_state", reads=True)
+def build_baseline_state(ctx: Context) -> Outcome:
+    params, previous, new = ctx.params(), ctx.previous, ctx.new
+    if params.strategy != "canary":
+        return Done()
+    if previous is None or new is None or not new.target_groups:
+        ctx.update(baseline=None)
+        why = "no group in service" if previous is None else "no target groups"
+        return Done(f"canary: {why} to compare with; deploying red-black")
+    if previous.launch is None:
+        return Failed(
+            f"canary: the baseline needs {previous.name}'s launch template, which is gone; "
+            "deploy with strategy redblack"
+        )
+    d, size = ctx.deployment, canary_params(ctx).instances
+    taken = [g.name for g in ctx.provider().list_groups(names.group_pattern(d.app, d.env).pattern)]
+    name = names.next_group_name(d.app, d.env, new.name, [*taken, new.name])
+    now = ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    tags = {
+        **dict(previous.tags),
+        "Name": name,
+        base.TAG_ROLE: ROLE_BASELINE,
+        base.TAG_DEPLOYMENT: d.id,
+        base.TAG_DEPLOYED_AT: now,
+    }
+    baseline = replace(
+        previous,
+        name=name,
+        launch=replace(
+            previous.launch,
+            name=names.launch_template_name(name, ctx.now()),
+            tags={**dict(previous.launch.tags), **tags},
+        ),
+        min_size=size,
+        max_size=size,
+        desired_capacity=size,
+        target_groups=new.target_groups,
+        suspended_processes=(),
+        tags=tags,
+        policies=(),
+        alarms=(),
+        scheduled_actions=(),
+        weighted=True,
+    )
+    ctx.update(baseline=baseline.to_json(), canary_reports=())
+    return Done(
+        f"canary: baseline {name} ({previous.image_id}, config {previous.config_commit}) "
+        f"beside canary {new.name}, {size} instance{'s' if size != 1 else ''} each"
+    )
+
+
+def _weights(
+    state: base.TrafficState,
+    canary: str,
+    baseline: str,
+    production: str | None,
+    weight: int,
+) -> dict[str, int]:
+    wanted = {canary: weight, baseline: weight}
+    if production is not None and state.get(production) is not None:
+        wanted[production] = 100 - 2 * weight
+    for item in state.groups:
+        if item.name not in wanted and item.weight > 0:
+            wanted[item.name] = 0
+    return wanted
+
+
+@action("canary_traffic")
+def canary_traffic(ctx: Context) -> Outcome:
+    canary, baseline, production = ctx.target, ctx.baseline, ctx.retiring
+    if canary is None or baseline is None:
+        return Failed("canary traffic needs a canary and a baseline group")
+    weight = int(ctx.step.arg("weight", canary_params(ctx).weight))
+    lines = []
+    for name in canary.target_groups:
+        state = ctx.provider().traffic(name)
+        prod = member(production, name) if production is not None else None
+        line = shift(ctx, state, _weights(state, canary.name, baseline.name, prod, weight))
+        if line:
+            lines.append(line)
+    return Done("; ".join(lines) if lines else f"canary traffic already at {weight}%")
+
+
+def _report_line(report: IntervalReport, total: int) -> str:
+    parts = []
+    for m in report.metrics:
+        if m.verdict == "nodata":
+            parts.append(f"{m.name} no data")
+            continue
+        effect = "" if m.effect is None else f" effect {m.effect:+.4g}"
+        p = "" if m.p is None else f" p={m.p:.3g}"
+        parts.append(f"{m.name} {m.verdict}{p}{effect}")
+    return (
+        f"canary interval {report.interval}/{total}: {report.verdict}, score {report.score:.3g}"
+        f" ({'; '.join(parts)})"
+    )
+
+
+def _store(ctx: Context, report: IntervalReport) -> None:
+    kept = [r for r in ctx.prep.canary_reports if r.get("interval") != report.interval]
+    ctx.update(canary_reports=(*kept, report.to_json()))
+
+
+@action("analyse_canary")
+def analyse_canary(ctx: Context) -> Outcome:
+    from klink.analysis.sources import analyse
+
+    canary_group, baseline = ctx.target, ctx.baseline
+    if canary_group is None or baseline is None:
+        return Failed("canary analysis needs a canary and a baseline group")
+    canary = canary_params(ctx)
+    number, total = int(ctx.step.arg("interval", 1)), canary.intervals
+    source = ctx.services.metrics(ctx.provider(), ctx.prep.environment or {})
+    start = ctx.started_at or ctx.now()
+    end = start + timedelta(seconds=canary.interval_seconds)
+    # The last samples of an interval reach the source a little after it ends (a scrape or two).
+    left = (end - ctx.now()).total_seconds() + source.min_step
+    if left > 0:
+        return RetryAfter(
+            min(left, max(1.0, canary.interval_seconds / 4)),
+            f"canary interval {number}/{total}: judging in {left:.0f} s",
+        )
+    report = analyse(
+        source,
+        canary,
+        baseline=baseline.name,
+        canary_group=canary_group.name,
+        start=start,
+        end=end,
+        interval=number,
+    )
+    _store(ctx, report)
+    line = _report_line(report, total)
+    if report.verdict == "fail":
+        ctx.log(line)
+        return Failed(f"canary failed at interval {number}/{total}: {report.reason}")
+    if report.verdict == "marginal":
+        return Done(
+            line,
+            pause=f"canary interval {number}/{total} marginal (score {report.score:.3g}): "
+            "resume to go on, undo to stop",
+        )
+    return Done(line)
+
+
+def reports_of(facts: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The interval reports a deployment stored, oldest first (for the API)."""
+    stored = (facts or {}).get("canary_reports") or []
+    return [dict(r) for r in stored]
+
+
+def is_baseline(state: GroupState | None) -> bool:
+    return state is not None and state.tags.get(base.TAG_ROLE) == ROLE_BASELINE
