@@ -233,3 +233,35 @@ def test_canary_and_rolling_together_are_accepted() -> None:
     )
     assert parsed.canary is not None
     assert parsed.rolling is not None
+
+
+class WorldApi:
+    """The CLI's ``Api.call`` over the test client (the same JSON the server sends)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.world.ok(method, path, **kwargs)
+
+
+def test_klink_watch_shows_each_judgement_as_a_table(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from klink.cli.canary import show
+    from klink.cli.deploy import follow
+
+    deployment_id = start(world)
+    world.metrics.worse(V1, "error-rate", 0.05)
+    world.engine().drain()
+    code = follow(WorldApi(world), deployment_id, as_json=False, poll=0)  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert code == 0  # the undo completed
+    table = out[out.index("\ninterval 1/3 (") + 1 :].splitlines()
+    assert "fail" in table[0] and "score 66.7" in table[0]
+    assert table[1].split()[:2] == ["METRIC", "BASELINE"]
+    row = next(line for line in table if line.startswith("error-rate (critical)"))
+    assert row.split()[-1] == "fail"
+    show(canary_of(world, deployment_id))
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"canary {V1} against baseline {V2}, 10% each, 3 x 60 s: fail")

@@ -328,3 +328,25 @@ def test_a_stream_ends_when_its_token_is_revoked(world: World, history: dict[str
     assert not reader.is_alive(), "the stream went on after its token was revoked"
     assert "event: deployment" in seen[0]
     assert "event:" not in "".join(seen[1:])
+
+
+def test_a_canarys_judgements_are_on_its_deployment_page(world: World) -> None:
+    from klink.testing.fake_metric_source import FakeMetricSource
+
+    params = {"strategy": "canary", "keepWarmSeconds": 0}
+    ready(world, {**params, "canary": {"intervals": 2, "intervalSeconds": 60}})
+    world.metrics = FakeMetricSource()
+    deployed(world, IMG1)
+    world.metrics.worse("search-prod-v001", "latency-p99", 0.1)
+    failed = deployed(world, IMG2)
+    assert failed["undo"], failed
+    page = signed_in(world).get(f"/deployments/{failed['id']}").text
+    section = page.split('<h2 id="canary">', 1)[1].split("</section>", 1)[0]
+    assert section.startswith("Canary: fail")
+    assert "<code>search-prod-v001</code> against baseline <code>search-prod-v002</code>" in section
+    assert "1 of 2 intervals of 60 s judged" in section
+    rows = {
+        row.split("</th>", 1)[0]: row.rsplit("<td>", 1)[1].split("</td>", 1)[0]
+        for row in section.split('<th scope="row">')[1:]
+    }
+    assert rows == {"error-rate (critical)": "pass", "latency-p50": "pass", "latency-p99": "fail"}

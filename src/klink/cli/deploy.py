@@ -114,6 +114,8 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
                     seq = line.get("seq")
                     progress = "" if seq is None else f"[{seq + 1}/{total}]"
                     say(f"{line['at'][11:19]} {progress:>9} {line['message']}")
+                    if line["message"].startswith(JUDGED):
+                        _show_judgement(client, deployment_id, line["message"])
             since = page["next"]
             status = page["status"]
             if page.get("waitingFor") != waiting:
@@ -147,6 +149,20 @@ def follow(client: Api, deployment_id: str, as_json: bool, poll: float = 0.5) ->
             f"klink: deployment {deployment_id} {status}: {summary.get('error') or ''}".rstrip(": ")
         )
     return 0 if status == "completed" else 1
+
+
+JUDGED = "analyse_canary: canary interval "
+
+
+def _show_judgement(client: Api, deployment_id: str, message: str) -> None:
+    """The table of the interval a log line reports (``klink watch`` of a canary)."""
+    from klink.cli import canary
+
+    number = message.removeprefix(JUDGED).split("/", 1)[0]
+    found = canary.fetch(client, deployment_id)
+    for report in found["reports"]:
+        if str(report["interval"]) == number:
+            canary.show_interval(report, found["intervals"])
 
 
 def _watch(args: Args) -> int:

@@ -337,6 +337,13 @@ VERBS: tuple[Verb, ...] = (
         )
     ),
     Verb("watch", DEPLOY + "_watch", "follow a deployment until it ends", pos("id"), chat="reader"),
+    Verb(
+        "canary",
+        "klink.cli.canary:_canary",
+        "a canary's judgements: each interval, each metric",
+        pos("id"),
+        chat="reader",
+    ),
     *(
         Verb(
             verb,

@@ -36,6 +36,7 @@ def templates() -> Environment:
     env.filters["short"] = views.short
     env.filters["duration"] = views.duration
     env.globals["version"] = __version__
+    env.globals["num"] = views.number
     return env
 
 

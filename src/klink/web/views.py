@@ -231,3 +231,13 @@ def deployment_fingerprint(d: dict[str, Any]) -> tuple[Any, ...]:
 
 def overview_fingerprint(moving: list[dict[str, Any]]) -> tuple[Any, ...]:
     return tuple((d["id"], d["status"], d["cursor"], d["updatedAt"]) for d in moving)
+
+
+def number(value: Any) -> str:
+    """A measured value in four significant digits; a dash for none."""
+    if value is None:
+        return "–"
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
