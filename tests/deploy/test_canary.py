@@ -258,7 +258,8 @@ def test_klink_watch_shows_each_judgement_as_a_table(
     out = capsys.readouterr().out
     assert code == 0  # the undo completed
     table = out[out.index("\ninterval 1/3 (") + 1 :].splitlines()
-    assert "fail" in table[0] and "score 66.7" in table[0]
+    assert "fail" in table[0]
+    assert "score 66.7" in table[0]
     assert table[1].split()[:2] == ["METRIC", "BASELINE"]
     row = next(line for line in table if line.startswith("error-rate (critical)"))
     assert row.split()[-1] == "fail"

@@ -236,7 +236,7 @@ def overview_fingerprint(moving: list[dict[str, Any]]) -> tuple[Any, ...]:
 def number(value: Any) -> str:
     """A measured value in four significant digits; a dash for none."""
     if value is None:
-        return "–"
+        return "-"
     try:
         return f"{float(value):.4g}"
     except (TypeError, ValueError):
