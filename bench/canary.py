@@ -46,7 +46,9 @@ def params(weight: int, interval: int) -> dict[str, Any]:
     }
 
 
-def one(platform: Platform, balancer: str, image: str, weight: int, interval: int) -> dict[str, Any]:
+def one(
+    platform: Platform, balancer: str, image: str, weight: int, interval: int
+) -> dict[str, Any]:
     push_config(platform, "hello", "dev", {"deployment-params.json": params(weight, interval)})
     props = platform.call("GET", "/config/repos/hello/dev/files/application-properties.json")
     base = {k: v for k, v in props["data"].items() if not k.startswith("fault.")}
