@@ -5,6 +5,7 @@ Prometheus, which scrapes its ``/metrics`` (servers labelled with their groups).
 from __future__ import annotations
 
 import http.client
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -92,15 +93,17 @@ def scraping_prometheus(cloud: LocalProvider, home: Path) -> base.PrometheusEndp
     return endpoint
 
 
-def answers(frontend: int, count: int, path: str = "/") -> Counter[str]:
-    """``count`` requests through HAProxy on one connection: how many of each status + body."""
+def answers(frontend: int, count: int, pause: float = 0.0) -> Counter[str]:
+    """``count`` requests to ``/`` through HAProxy on one connection, ``pause`` seconds apart:
+    how many of each status + body."""
     seen: Counter[str] = Counter()
     connection = http.client.HTTPConnection("127.0.0.1", frontend, timeout=10)
     try:
         for _ in range(count):
-            connection.request("GET", path)
+            connection.request("GET", "/")
             response = connection.getresponse()
             seen[f"{response.status} {response.read().decode().strip()}"] += 1
+            time.sleep(pause)
     finally:
         connection.close()
     return seen
