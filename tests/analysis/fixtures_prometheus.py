@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from klink.analysis.promserver import PrometheusServer
+from klink.providers.local.promserver import PrometheusServer
 
 
 @pytest.fixture

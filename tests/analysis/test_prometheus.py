@@ -1,109 +1,93 @@
-"""Prometheus end to end: real example services behind a real HAProxy, scraped by a real
-Prometheus, judged by the canary's built-in metrics.
+"""Prometheus end to end on the real local cloud: example services launched as instances of
+four deployment groups, weighted members of one balancer (25 each), behind its real HAProxy,
+scraped by the daemon's own Prometheus (``provider.prometheus()``) through the daemon's
+``/metrics``, where each server slot's series carry its group; judged by the canary's built-in
+metrics read through ``source_for(provider)``.
 
-Four versions of the example service answer behind one backend, each server named after its
-group as ``servers.py`` assumes (``hello-dev-v001-0``): a baseline, a good twin, one answering
-5 % with 500 and one 100 ms slower. Load goes through HAProxy for 20 s; then each one is judged
-against the baseline from Prometheus's ``query_range``.
+A baseline (two instances), a good twin, one answering 5 % with 500 and one 100 ms slower. Load
+goes through HAProxy for 20 s; then each one is judged against the baseline from Prometheus's
+``query_range``, and each group's own numbers (requests, errors) are checked against the load.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from klink.analysis.factory import source_for
 from klink.analysis.prometheus import PrometheusSource, render_query
-from klink.analysis.promserver import PrometheusServer, ScrapeTarget, render_config
 from klink.analysis.sources import MetricsUnavailable, analyse
 from klink.cli.loadgen import LoadGenerator
 from klink.config.canary import CanaryMetric, CanaryParams
 from klink.errors import InvalidInput
-from klink.providers.local.haproxy import Backend, HAProxy, render
-from tests.analysis.example_service import running
+from klink.providers.local.promserver import ScrapeTarget, render_config
+from tests.analysis.local_cloud import (
+    TARGET_GROUP,
+    Member,
+    add_members,
+    balancer,
+    local_cloud,
+    scraping_prometheus,
+)
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
 BASELINE, TWIN, ERRORS, SLOW = (f"hello-dev-v00{i}" for i in range(1, 5))
-FAULTS: dict[str, dict[str, object]] = {
-    BASELINE: {},
-    TWIN: {},
-    ERRORS: {"fault.errorRate": 0.05},
-    SLOW: {"fault.latencyMs": 100},
+MEMBERS = {
+    BASELINE: Member("1.0", size=2),
+    TWIN: Member("1.1"),
+    ERRORS: Member("2.0", properties={"fault.errorRate": 0.05}),
+    SLOW: Member("3.0", properties={"fault.latencyMs": 100}),
 }
 LOAD_SECONDS = 20
 CANARY = CanaryParams.model_validate({"intervalSeconds": LOAD_SECONDS, "stepSeconds": 2})
-
-
-class Balancer(HAProxy):
-    """The local HAProxy, with servers named after their groups (one port each)."""
-
-    def __init__(self, folder: Path, frontend: int, ports: dict[str, int]) -> None:
-        super().__init__(folder)
-        self.frontend, self.ports = frontend, ports
-
-    def start(self) -> None:
-        backend = Backend("hello-dev", self.frontend, 0, "/healthcheck", 500, 1, 2, {}, slots=0)
-        text = render([backend], self.socket_path, self.state_path, self.metrics_port())
-        text += "".join(
-            f"    server {group}-0 127.0.0.1:{port} check inter 500 rise 1 fall 2\n"
-            for group, port in self.ports.items()
-        )
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(text)
-        subprocess.run(
-            ["haproxy", "-D", "-f", str(self.config_path), "-p", str(self.pid_path)], check=True
-        )
-
-    def stop(self) -> None:
-        for pid in self.pid_path.read_text().split():
-            os.kill(int(pid), signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Run the whole scene once for the module; yields the source, the window and the load."""
     root = tmp_path_factory.mktemp("scene")
-    with ExitStack() as stack:
-        ports = {}
-        for group, faults in FAULTS.items():
-            url, _ = stack.enter_context(running(root / group, group, **faults))
-            ports[group] = int(url.rsplit(":", 1)[1])
-        balancer = Balancer(root / "haproxy", free_port(), ports)
-        balancer.start()
-        stack.callback(balancer.stop)
-        server = PrometheusServer(root / "prometheus", scrape_interval=1.0)
-        stack.callback(server.stop)
-        server.start([ScrapeTarget("haproxy", balancer.metrics_url())])
-        server.wait_scraped("haproxy")
-        source = PrometheusSource(server.url, scrape_interval=1.0)
-        stack.callback(source.close)
-        frontend = f"http://127.0.0.1:{balancer.frontend}/"
-        deadline = time.monotonic() + 20
-        while httpx.get(frontend, timeout=5).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.1)
+    home = root / "home"
+    with local_cloud(home) as cloud:
+        port, frontend = balancer(cloud)
+        add_members(cloud, home, root, port, MEMBERS)
+        cloud.set_traffic(TARGET_GROUP, dict.fromkeys(MEMBERS, 25))
+        endpoint = scraping_prometheus(cloud, home)
+        source = source_for(cloud)
+        assert isinstance(source, PrometheusSource)
         start = datetime.now(UTC)
-        with LoadGenerator(frontend, threads=4, pause=0.01, max_seconds=LOAD_SECONDS) as load:
+        url = f"http://127.0.0.1:{frontend}/"
+        with LoadGenerator(url, threads=4, pause=0.01, max_seconds=LOAD_SECONDS) as load:
             time.sleep(LOAD_SECONDS)
         end = datetime.now(UTC)
         time.sleep(2.5)  # the last scrapes land
-        yield {
-            "source": source,
-            "server": server,
-            "start": start + timedelta(seconds=2),  # the first rate needs two scrapes
-            "end": end,
-            "load": load.result,
-        }
+        try:
+            yield {
+                "source": source,
+                "prometheus": endpoint.url,
+                "start": start + timedelta(seconds=2),  # the first rate needs two scrapes
+                "end": end,
+                "load": load.result,
+            }
+        finally:
+            source.close()
+
+
+def instant(measured: dict[str, Any], query: str) -> dict[str | None, float]:
+    """An instant query at the end of the load, by ``group`` label (None: no group)."""
+    answer = httpx.get(
+        f"{measured['prometheus']}/api/v1/query",
+        params={"query": query, "time": f"{measured['end'].timestamp() + 1:.3f}"},
+        timeout=5,
+    ).json()
+    assert answer["status"] == "success", answer
+    return {r["metric"].get("group"): float(r["value"][1]) for r in answer["data"]["result"]}
 
 
 def judge_against_baseline(measured: dict[str, Any], group: str) -> Any:
@@ -118,13 +102,29 @@ def judge_against_baseline(measured: dict[str, Any], group: str) -> Any:
 
 
 def test_servers_are_labelled_with_their_group(measured: dict[str, Any]) -> None:
-    answer = httpx.get(
-        f"{measured['server'].url}/api/v1/query",
-        params={"query": "count by (group) (haproxy_server_weight)"},
-        timeout=5,
-    ).json()
-    groups = {r["metric"].get("group") for r in answer["data"]["result"]}
-    assert groups == set(FAULTS)
+    servers = instant(measured, "count by (group) (haproxy_server_weight)")
+    # Each member's slots carry its group; the free slots (32 in all) carry none.
+    assert servers == {BASELINE: 2, TWIN: 1, ERRORS: 1, SLOW: 1, None: 32 - 5}
+
+
+def test_each_group_is_measured_by_its_own_numbers(measured: dict[str, Any]) -> None:
+    window = f"{round((measured['end'] - measured['start']).total_seconds()) + 4}s"
+    served = instant(
+        measured, f"sum by (group) (increase(haproxy_server_http_responses_total[{window}]))"
+    )
+    failed = instant(
+        measured,
+        f'sum by (group) (increase(haproxy_server_http_responses_total{{code="5xx"}}[{window}]))',
+    )
+    load = measured["load"]
+    total = sum(served[g] for g in MEMBERS)
+    assert total == pytest.approx(load.sent, rel=0.15)
+    for group in MEMBERS:  # a quarter of the requests each, as weighted
+        assert served[group] / total == pytest.approx(0.25, abs=0.04), served
+    assert served.get(None, 0.0) == 0.0  # free slots served nothing
+    # Only the failing group's servers answered 500s: as many as the users saw.
+    assert failed[ERRORS] == pytest.approx(load.failed, rel=0.2, abs=3)
+    assert failed[BASELINE] == failed[TWIN] == failed[SLOW] == 0.0
 
 
 def test_five_percent_errors_fail_the_canary_on_the_critical_metric(
@@ -197,9 +197,10 @@ def test_an_unreachable_prometheus_is_unavailable_not_a_crash() -> None:
         source.series(CanaryMetric(name="e", builtin="error-rate"), BASELINE, now, now, 2)
 
 
-def test_the_config_relabels_servers_into_groups() -> None:
-    text = render_config([ScrapeTarget("haproxy", "http://127.0.0.1:9101/metrics")], 1.0)
+def test_the_config_scrapes_loopback_targets_with_no_relabelling() -> None:
+    text = render_config([ScrapeTarget("local-cloud", "http://127.0.0.1:9101/metrics")], 1.0)
     assert "scrape_interval: 1s" in text
-    assert "target_label: group" in text
+    assert "127.0.0.1:9101" in text
+    assert "relabel" not in text  # the daemon labels the groups itself
     with pytest.raises(InvalidInput):
         ScrapeTarget("far", "http://10.0.0.1:9101/metrics")

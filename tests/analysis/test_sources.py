@@ -1,8 +1,7 @@
-"""The small pieces around the sources: group names in server names, steps, rules, choice."""
+"""The small pieces around the sources: steps, rules, durations, which source, the server."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -10,40 +9,12 @@ import pytest
 from klink.analysis.cloudwatch import CloudWatchSource
 from klink.analysis.factory import source_for
 from klink.analysis.prometheus import PrometheusSource, duration
-from klink.analysis.promserver import PrometheusServer, ScrapeTarget, local_cloud_targets
-from klink.analysis.servers import SERVER_GROUP_REGEX, group_of_server, relabel_rule
 from klink.analysis.sources import choose_step, rule_of
 from klink.config.canary import CanaryMetric, CanaryParams
 from klink.errors import InvalidInput, ProviderError
+from klink.providers.base import PrometheusEndpoint
+from klink.providers.local.promserver import PrometheusServer, ScrapeTarget
 from klink.testing.fake_provider import FakeProvider
-
-
-@pytest.mark.parametrize(
-    ("server", "group"),
-    [
-        ("hello-dev-v002", "hello-dev-v002"),
-        ("hello-dev-v002-3", "hello-dev-v002"),
-        ("hello-dev-v002_s0", "hello-dev-v002"),
-        ("hello-dev-v002.i-0ab12", "hello-dev-v002"),
-        ("search2-prod-v999-i-77", "search2-prod-v999"),
-        ("hello-dev-v0021", None),  # v002 followed by a digit is not v002
-        ("hello-dev-v02", None),
-        ("s0", None),  # a free slot belongs to no group
-        ("hello-v001", None),
-        ("Hello-dev-v001", None),
-        ("hello-dev-v001x", "hello-dev-v001"),
-    ],
-)
-def test_group_of_server(server: str, group: str | None) -> None:
-    assert group_of_server(server) == group
-    # The Prometheus rule is the same regex, anchored as RE2 anchors it.
-    match = re.fullmatch(relabel_rule()["regex"], server)
-    assert (match.group(1) if match else None) == group
-
-
-def test_the_regex_is_plain_enough_for_re2() -> None:
-    # No look-arounds, back-references or possessive forms: RE2 (Prometheus) has none.
-    assert not any(token in SERVER_GROUP_REGEX for token in ("(?=", "(?!", "(?<", "\\1", "*+"))
 
 
 @pytest.mark.parametrize(
@@ -76,6 +47,7 @@ def test_durations() -> None:
 
 def test_source_for_each_provider() -> None:
     local_like = FakeProvider()
+    assert local_like.prometheus() is None  # the default: no Prometheus of its own
     with pytest.raises(InvalidInput) as info:
         source_for(local_like)
     assert info.value.field == "prometheus_url"
@@ -89,6 +61,27 @@ def test_source_for_each_provider() -> None:
 
     assert isinstance(source_for(Aws()), CloudWatchSource)
 
+    class OwnPrometheus(FakeProvider):
+        """A provider that runs a Prometheus of its own (as the local cloud's daemon does)."""
+
+        def prometheus(self) -> PrometheusEndpoint:
+            return PrometheusEndpoint("http://127.0.0.1:9091", scrape_interval=0.5)
+
+    own = source_for(OwnPrometheus())
+    assert isinstance(own, PrometheusSource)
+    assert (own.url, own.scrape_interval, own.min_step) == ("http://127.0.0.1:9091", 0.5, 1.0)
+    own.close()
+    # An environment's own Prometheus comes first, even where the provider has one.
+    theirs = source_for(OwnPrometheus(), prometheus_url="http://127.0.0.1:9092", scrape_interval=5)
+    assert isinstance(theirs, PrometheusSource)
+    assert (theirs.url, theirs.scrape_interval) == ("http://127.0.0.1:9092", 5)
+    theirs.close()
+
+    class AwsWithPrometheus(OwnPrometheus):
+        name = "aws"
+
+    assert isinstance(source_for(AwsWithPrometheus()), PrometheusSource)
+
 
 @pytest.mark.slow
 def test_a_prometheus_started_by_one_process_is_stopped_by_another(
@@ -100,16 +93,14 @@ def test_a_prometheus_started_by_one_process_is_stopped_by_another(
     again = PrometheusServer(prometheus.folder)
     assert again.running()
     assert again.url == url
+    loads = prometheus.log_path.read_text().count("Loading configuration file")
+    assert again.start([target]) == url  # the same config: kept as it is, not reloaded
+    assert prometheus.log_path.read_text().count("Loading configuration file") == loads
     assert again.start([target, ScrapeTarget("more", "http://127.0.0.1:2/metrics")]) == url
-    assert "job_name: more" in prometheus.config_path.read_text()  # reloaded, not restarted
+    assert again.pid() == prometheus.pid()  # reloaded, not restarted
+    assert "job_name: more" in prometheus.config_path.read_text()
+    assert prometheus.log_path.read_text().count("Loading configuration file") == loads + 1
     again.stop()
     assert not prometheus.running()
     with pytest.raises(ProviderError):
         _ = prometheus.url
-
-
-def test_the_local_cloud_is_scraped_at_its_haproxy_exporter(tmp_path: Path) -> None:
-    (target,) = local_cloud_targets(tmp_path)
-    port = int((tmp_path / "haproxy" / "metrics.port").read_text())
-    assert target == ScrapeTarget("haproxy", f"http://127.0.0.1:{port}/metrics")
-    assert local_cloud_targets(tmp_path) == [target]  # the same port every time

@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -65,10 +65,17 @@ def cloud(home: Path) -> Iterator[LocalProvider]:
         control.stop_all(home, grace=2.0)
 
 
-def user_data(port: int, *, extra_files: list[dict[str, Any]] | None = None) -> str:
+def user_data(
+    port: int,
+    *,
+    extra_files: list[dict[str, Any]] | None = None,
+    properties: Mapping[str, object] | None = None,
+) -> str:
+    """Cloud-config for a hello instance on ``port``, with more ``properties`` (e.g. faults)."""
+    lines = [f"service.port={port}", *(f"{k}={v}" for k, v in (properties or {}).items())]
     doc = {
         "write_files": [
-            {"path": "/etc/hello.properties", "content": f"service.port={port}\n"},
+            {"path": "/etc/hello.properties", "content": "\n".join(lines) + "\n"},
             {
                 "path": "/etc/profile.d/klink.sh",
                 "content": "export KLINK_APP=hello\nexport KLINK_ENV='dev'\n",
@@ -111,12 +118,16 @@ def group_with(
     name: str,
     size: int,
     port: int | None = None,
+    properties: Mapping[str, object] | None = None,
     **kwargs: Any,
 ) -> tuple[base.Group, int]:
     port = port or free_port()
     cloud.create_launch_template(
         base.LaunchTemplateSpec(
-            name=name, image_id=image.id, instance_type="local", user_data=user_data(port)
+            name=name,
+            image_id=image.id,
+            instance_type="local",
+            user_data=user_data(port, properties=properties),
         )
     )
     group = cloud.create_group(

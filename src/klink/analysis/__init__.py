@@ -7,10 +7,11 @@
   queries over HAProxy's exporter (local provider);
 - ``cloudwatch``: a source over the provider's ``metric_data`` (CloudWatch ``GetMetricData``
   on aws; boto3 stays in ``providers/aws``);
-- ``factory``: ``source_for(provider, prometheus_url=…)``, the source a canary reads;
+- ``factory``: ``source_for(provider, prometheus_url=…)``, the source a canary reads: an
+  environment's own Prometheus, else the provider's (local: the daemon's, ``Provider.prometheus``),
+  else CloudWatch on aws;
 - ``builtin_metrics``: what ``error-rate``, ``latency-p50`` and ``latency-p99`` mean;
-- ``servers``: the one rule that maps a balancer server name to its group (Prometheus labels);
-- ``promserver``: a Prometheus on loopback that scrapes the local HAProxy (quickstart, tests);
+- ``servers``: the group-name check that every query's ``$group`` goes through;
 - ``judge``: Mann-Whitney U, Hodges-Lehmann effect, verdicts, score, the JSON report.
 
 The ``canary`` strategy (``deploy/strategies``) runs the intervals and acts on the verdicts.

@@ -20,7 +20,8 @@ from __future__ import annotations
 # Default minimum effect (absolute, in the metric's unit) per builtin.
 MIN_EFFECT = {"error-rate": 0.01, "latency-p50": 0.005, "latency-p99": 0.010}
 
-# PromQL over HAProxy's exporter, with the ``group`` label from ``servers.relabel_rule``.
+# PromQL over HAProxy's exporter as the local cloud's daemon serves it: every server series
+# carries the ``group`` its slot serves for at scrape time (``providers/local/metrics.py``).
 # ``$group`` is the group, ``$step`` the step as a duration (rates over one step: windows that do
 # not overlap, so consecutive values are not correlated by construction), ``$scrape`` the scrape
 # interval (the subqueries' resolution: one sample per scrape, whatever the server's evaluation

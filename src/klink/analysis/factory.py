@@ -1,6 +1,11 @@
-"""The metric source of a provider: CloudWatch through the provider where it has one (aws),
-else the Prometheus at ``prometheus_url`` (local: the one ``promserver`` runs, which scrapes
-the local balancer; or a team's own)."""
+"""The metric source a canary reads, in order of preference:
+
+1. ``prometheus_url``: an environment's own Prometheus, when it names one (any provider);
+2. the provider's own Prometheus (``Provider.prometheus()``; local: the one the daemon starts
+   on first use, scraping HAProxy's servers labelled with their groups), at its scrape interval;
+3. CloudWatch through the provider on aws (``metric_data``);
+4. else InvalidInput on ``prometheus_url``: nothing to read metrics from.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +25,12 @@ def source_for(
     scrape_interval: float = 15.0,
     target_group_of: Callable[[str], str] | None = None,
 ) -> MetricSource:
-    """Prometheus when a URL is given (any provider), else CloudWatch on aws."""
+    """The source for a canary on ``provider`` (``scrape_interval``: of ``prometheus_url``'s)."""
     if prometheus_url:
         return PrometheusSource(prometheus_url, scrape_interval=scrape_interval)
+    own = provider.prometheus()
+    if own is not None:
+        return PrometheusSource(own.url, scrape_interval=own.scrape_interval)
     if provider.name == "aws":
         return CloudWatchSource(provider, target_group_of=target_group_of)
     raise InvalidInput(

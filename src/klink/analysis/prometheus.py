@@ -24,12 +24,9 @@ from klink.analysis.servers import is_group_name
 from klink.analysis.sources import MetricsUnavailable
 from klink.config.canary import CanaryMetric
 from klink.errors import InvalidInput
+from klink.providers.local.promserver import duration
 
-
-def duration(seconds: float) -> str:
-    """A Prometheus duration: whole seconds where possible, else milliseconds."""
-    millis = round(seconds * 1000)
-    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+__all__ = ["PrometheusSource", "duration", "render_query"]
 
 
 def render_query(metric: CanaryMetric, group: str, step: float, scrape: float = 15.0) -> str:

@@ -299,6 +299,15 @@ class MetricSeries:
     points: tuple[tuple[datetime, float], ...] = ()  # oldest first; periods without data absent
 
 
+@dataclass(frozen=True)
+class PrometheusEndpoint:
+    """A Prometheus that a provider runs for its own balancer's metrics, where it has one
+    (local). Its series of balancer servers carry a ``group`` label (the deployment group)."""
+
+    url: str  # http://127.0.0.1:PORT
+    scrape_interval: float  # seconds: a query's smallest meaningful step is two of them
+
+
 class Provider(abc.ABC):
     """One cloud account+region (or the local cloud) as Klink needs it.
 
@@ -533,3 +542,8 @@ class Provider(abc.ABC):
         scraped by Prometheus instead, see ``klink.analysis``) says so with this error.
         """
         raise ProviderError(f"the {self.name} provider has no metric data", code="unsupported")
+
+    def prometheus(self) -> PrometheusEndpoint | None:
+        """The Prometheus this provider owns, started if it must be, or None: this provider
+        has no Prometheus of its own (aws: its metrics are ``metric_data``)."""
+        return None

@@ -23,13 +23,15 @@ from klink.providers import base
 from klink.providers.local import addresses, haproxy, instances, processes
 from klink.providers.local.extras import ExtrasMixin
 from klink.providers.local.images import ImageMethods, ImageStore
+from klink.providers.local.metrics import DEFAULT_SCRAPE_SECONDS, MetricsMixin
+from klink.providers.local.promserver import PrometheusServer
 from klink.providers.local.state import State
 from klink.providers.local.traffic import TrafficMixin
 
 ACTIVE = (base.PENDING, base.IN_SERVICE)
 
 
-class LocalCloud(ImageMethods, TrafficMixin, ExtrasMixin, base.Provider):
+class LocalCloud(ImageMethods, TrafficMixin, ExtrasMixin, MetricsMixin, base.Provider):
     name = "local"
     http_probes = True
 
@@ -39,6 +41,8 @@ class LocalCloud(ImageMethods, TrafficMixin, ExtrasMixin, base.Provider):
         *,
         grace_seconds: float = 10.0,
         haproxy_binary: str = "haproxy",
+        prometheus_binary: str = "prometheus",
+        scrape_interval: float = DEFAULT_SCRAPE_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.layout = instances.Layout(Path(home))
@@ -54,6 +58,13 @@ class LocalCloud(ImageMethods, TrafficMixin, ExtrasMixin, base.Provider):
         self.lb = haproxy.HAProxy(self.layout.local / "haproxy", haproxy_binary)
         self.popen: dict[str, subprocess.Popen[bytes]] = {}
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="launch")
+        self.prom = PrometheusServer(
+            self.layout.local / "prometheus",
+            binary=prometheus_binary,
+            scrape_interval=scrape_interval,
+        )
+        self.prom_lock = threading.Lock()
+        self.url: str | None = None  # set by the daemon once it listens
 
     @classmethod
     def from_environment(

@@ -1,8 +1,9 @@
 """``klink stop``: stop everything one ``KLINK_HOME`` started, in order, without the daemon's help.
 
 Order: the server (``serve.pid``, only if that pid is a Klink process), the daemon (pid + start
-time from ``daemon.json``), then the instances recorded in the state (each whole process group:
-SIGTERM, SIGKILL after the grace period) and HAProxy. Nothing running is not an error.
+time from ``daemon.json``), the local cloud's Prometheus (``prometheus/prometheus.pid``), then
+the instances recorded in the state (each whole process group: SIGTERM, SIGKILL after the grace
+period) and HAProxy. Nothing running is not an error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from klink.providers.local import daemon, processes
 from klink.providers.local.haproxy import HAProxy
+from klink.providers.local.promserver import PrometheusServer
 from klink.providers.local.state import State
 
 
@@ -89,13 +91,24 @@ def stop_haproxy(home: Path) -> bool:
     return was_running
 
 
+def stop_prometheus(home: Path) -> bool:
+    """The local cloud's own Prometheus (it outlives a daemon restart, not ``klink stop``)."""
+    server = PrometheusServer(Path(home) / "local" / "prometheus")
+    was_running = server.running()
+    server.stop()
+    return was_running
+
+
 def stop_all(home: Path, grace: float = 10.0) -> list[str]:
-    """Stop the server, the daemon, the instances and HAProxy; say what was stopped."""
+    """Stop the server, the daemon, Prometheus, the instances and HAProxy; say what was
+    stopped."""
     stopped = []
     if stop_server(home):
         stopped.append("server")
     if stop_daemon(home):
         stopped.append("local cloud daemon")
+    if stop_prometheus(home):
+        stopped.append("prometheus")
     count = stop_instances(home, grace)
     if count:
         stopped.append(f"{count} instance{'s' if count != 1 else ''}")

@@ -4,9 +4,12 @@ The daemon serves a small JSON API on 127.0.0.1 (a free port; the URL, pid and p
 time go to ``KLINK_HOME/local/daemon.json``): ``POST /call/<method>`` runs one provider method
 (arguments and result encoded by ``codec.py``), ``GET /instances/<id>/log`` returns an
 instance's log, ``GET /traffic/<target group>`` its members' weights, health and HAProxy
-servers as plain JSON, ``GET /health`` answers when it is up. One daemon per ``KLINK_HOME``
-(a lock file). It runs in its own session, so it outlives whoever started it; its instances
-and HAProxy run in sessions of their own, so they outlive the daemon, and a restarted daemon
+servers as plain JSON, ``GET /metrics`` HAProxy's exporter with a ``group`` label on every
+server's series (``metrics.py``), ``GET /health`` answers when it is up. ``POST
+/call/prometheus`` starts the cloud's own Prometheus on first use (it scrapes ``/metrics``;
+``KLINK_LOCAL_SCRAPE_SECONDS``, default 1). One daemon per ``KLINK_HOME`` (a lock file). It
+runs in its own session, so it outlives whoever started it; its instances, HAProxy and
+Prometheus run in sessions of their own, so they outlive the daemon, and a restarted daemon
 adopts them.
 """
 
@@ -24,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,13 +35,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from klink.errors import InvalidInput, KlinkError, NotFound, ProviderError
 from klink.providers import base
-from klink.providers.local import codec, processes, reconcile
+from klink.providers.local import codec, metrics, processes, reconcile
 from klink.providers.local.cloud import LocalCloud
 
 log = logging.getLogger("klink.local")
 
-METHODS = frozenset(base.Provider.__abstractmethods__) - {"from_environment"}
+# The provider methods the daemon runs: the interface's, and its optional ``prometheus``.
+METHODS = (frozenset(base.Provider.__abstractmethods__) - {"from_environment"}) | {"prometheus"}
 INSTALL_HINT = "haproxy is not installed: run `apt-get install haproxy` (as root)"
+SCRAPE_ENV = "KLINK_LOCAL_SCRAPE_SECONDS"
 
 
 class DaemonError(KlinkError):
@@ -122,6 +127,13 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [p for p in url.path.split("/") if p]
         if parts == ["health"]:
             self._json(200, {"ok": True, "pid": os.getpid()})
+        elif parts == ["metrics"]:
+            try:
+                text = self.cloud.metrics_text()
+            except KlinkError as exc:
+                self._error(exc)
+                return
+            self._send(200, text.encode(), metrics.CONTENT_TYPE)
         elif len(parts) == 2 and parts[0] == "traffic":
             # Plain JSON (not the codec's) for people and scripts: which servers are whose.
             try:
@@ -159,7 +171,29 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(ProviderError(f"local cloud: {exc}"))
 
 
-def serve(home: Path, *, port: int = 0, haproxy_binary: str = "haproxy") -> None:
+def scrape_interval(env: Mapping[str, str]) -> float:
+    """``KLINK_LOCAL_SCRAPE_SECONDS``: how often the cloud's Prometheus scrapes (default 1)."""
+    raw = env.get(SCRAPE_ENV, "").strip()
+    if not raw:
+        return metrics.DEFAULT_SCRAPE_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0.1 <= seconds <= 300:
+        raise DaemonError(
+            f"{SCRAPE_ENV}={raw!r}: must be a number of seconds from 0.1 to 300", field=SCRAPE_ENV
+        )
+    return seconds
+
+
+def serve(
+    home: Path,
+    *,
+    port: int = 0,
+    haproxy_binary: str = "haproxy",
+    scrape_seconds: float = metrics.DEFAULT_SCRAPE_SECONDS,
+) -> None:
     """Run the daemon in the foreground until SIGTERM/SIGINT (instances keep running)."""
     if shutil.which(haproxy_binary) is None:
         raise DaemonError(INSTALL_HINT, field="haproxy")
@@ -170,7 +204,7 @@ def serve(home: Path, *, port: int = 0, haproxy_binary: str = "haproxy") -> None
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise DaemonError(f"a local cloud already runs for {home}", field="home") from None
-    cloud = LocalCloud(Path(home), haproxy_binary=haproxy_binary)
+    cloud = LocalCloud(Path(home), haproxy_binary=haproxy_binary, scrape_interval=scrape_seconds)
     reconcile.adopt(cloud)
     stop = threading.Event()
     handler = type("Handler", (_Handler,), {"cloud": cloud})
@@ -190,6 +224,10 @@ def serve(home: Path, *, port: int = 0, haproxy_binary: str = "haproxy") -> None
         "pid": pid,
         "started": processes.start_time(pid),
     }
+    cloud.url = str(info["url"])
+    # A Prometheus left by the previous daemon scrapes this one from now on (in the background:
+    # a slow reload must not hold the cloud's API back).
+    threading.Thread(target=cloud.adopt_prometheus, name="adopt-prometheus", daemon=True).start()
     temp = info_path(home).with_suffix(".new")
     temp.write_text(json.dumps(info) + "\n")
     os.replace(temp, info_path(home))
@@ -215,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        serve(Path(args.home), port=args.port)
+        serve(Path(args.home), port=args.port, scrape_seconds=scrape_interval(os.environ))
     except KlinkError as exc:
         sys.stderr.write(f"klink: {exc.message}\n")
         return 1

@@ -22,8 +22,9 @@ with ``;``), never a reload; health checks keep running on weight-0 servers.
 
 HAProxy's built-in Prometheus exporter serves every frontend, backend and server counter at
 ``http://127.0.0.1:<metrics port>/metrics`` (frontend ``klink_metrics``), for the canary's
-metrics (``klink.analysis``): the port is chosen free once and kept in ``metrics.port`` beside
-the config, so that it survives reloads and restarts and a Prometheus can be pointed at it.
+metrics: the port is chosen free once and kept in ``metrics.port`` beside the config, so that it
+survives reloads and restarts. Its server series name the slot only (``server="s3"``); the
+daemon serves them again with each slot's current group added (``metrics.py``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ class Backend:
 
 def slot_name(slot: int) -> str:
     return f"s{slot}"
+
+
+def proxy_name(backend_name: str) -> str:
+    """The backend's name in HAProxy: the stats' ``pxname``, the exporter's ``proxy`` label."""
+    return _ident(backend_name)
 
 
 def server_id(backend_name: str, slot: int) -> str:

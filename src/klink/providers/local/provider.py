@@ -45,9 +45,22 @@ class LocalProvider(ImageMethods, base.Provider):
         self.http.close()
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        body = {"args": codec.encode(list(args)), "kwargs": codec.encode(kwargs)}
+        return self._post(method, args, kwargs)
+
+    def _post(
+        self,
+        method: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        timeout: float | None = None,
+    ) -> Any:
+        body = {"args": codec.encode(list(args)), "kwargs": codec.encode(dict(kwargs))}
         try:
-            response = self.http.post(f"/call/{method}", json=body)
+            response = self.http.post(
+                f"/call/{method}",
+                json=body,
+                timeout=self.http.timeout if timeout is None else httpx.Timeout(timeout),
+            )
         except httpx.HTTPError as exc:
             raise ProviderError(f"local cloud unreachable: {exc}") from None
         try:
@@ -158,6 +171,12 @@ class LocalProvider(ImageMethods, base.Provider):
 
     def detach_traffic(self, target_group: str, group: str) -> None:
         self._call("detach_traffic", target_group, group)
+
+    # Metrics: the daemon's own Prometheus, which scrapes its /metrics (groups labelled) -----
+    def prometheus(self) -> base.PrometheusEndpoint:
+        # Its first start waits until Prometheus is ready: longer than an ordinary call.
+        result: base.PrometheusEndpoint = self._post("prometheus", (), {}, timeout=90.0)
+        return result
 
     # Policies, alarms, scheduled actions, notifications -----------------------------------
     def put_scaling_policy(self, policy: base.ScalingPolicy) -> base.ScalingPolicy:

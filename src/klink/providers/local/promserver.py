@@ -1,19 +1,22 @@
-"""A real Prometheus on loopback that scrapes the local balancer: for quickstart and the tests.
+"""A real Prometheus on loopback (Debian's ``prometheus``): the local cloud's own, and the tests'.
 
 ``PrometheusServer(folder)`` writes ``prometheus.yml`` (every target scraped every
-``scrape_interval``, with the relabel rule of ``servers`` that gives each HAProxy server's
-series its ``group`` label), starts Debian's ``prometheus`` on ``127.0.0.1`` on a free port with
-its data under ``folder``, and waits until it is ready. The process is recorded as
-(pid, start time, port) in ``prometheus.pid``, so that another process (``klink stop``) can find
-and stop it later without ever signalling a reused pid. ``reload`` rewrites the targets and asks
-the running server to re-read them (``/-/reload``). ``local_cloud_targets(KLINK_HOME/local)`` is
-what to scrape for the local cloud. Short retention: this Prometheus holds what
-a canary needs, not a history.
+``scrape_interval``), starts ``prometheus`` on ``127.0.0.1`` on a free port with its data under
+``folder``, and waits until it is ready. The process is recorded as (pid, start time, port) in
+``prometheus.pid``, so that another process (a restarted daemon, ``klink stop``) can find, adopt
+and stop it later without ever signalling a reused pid. ``start`` on a running server keeps it
+and reloads it (``/-/reload``) only when its config would change, e.g. a target that moved to
+another port. Short retention: this Prometheus holds what a canary needs, not a history.
+
+The local cloud's daemon owns one (``metrics.py``) under ``KLINK_HOME/local/prometheus``,
+scraping the daemon's own ``/metrics``, where every per-server series carries its ``group``.
+Here are no relabel rules: which group a server slot serves is known to the daemon only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
 import time
@@ -26,13 +29,17 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from klink.analysis.prometheus import PrometheusSource, duration
-from klink.analysis.servers import relabel_rule
 from klink.errors import InvalidInput, ProviderError
 from klink.providers.local import processes
-from klink.providers.local.haproxy import HAProxy
 
 LOOPBACK = "127.0.0.1"
+INSTALL_HINT = "prometheus is not installed: run `apt-get install prometheus` (as root)"
+
+
+def duration(seconds: float) -> str:
+    """A Prometheus duration: whole seconds where possible, else milliseconds."""
+    millis = round(seconds * 1000)
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 
 @dataclass(frozen=True)
@@ -55,18 +62,11 @@ def render_config(targets: Sequence[ScrapeTarget], scrape_interval: float) -> st
                 "job_name": target.job,
                 "metrics_path": urlsplit(target.url).path or "/metrics",
                 "static_configs": [{"targets": [urlsplit(target.url).netloc]}],
-                "metric_relabel_configs": [relabel_rule()],
             }
             for target in targets
         ],
     }
     return yaml.safe_dump(config, sort_keys=False)
-
-
-def local_cloud_targets(local: Path) -> list[ScrapeTarget]:
-    """What to scrape for the local cloud kept under ``local`` (``KLINK_HOME/local``): its
-    HAProxy's exporter, whose port is fixed before HAProxy's first start."""
-    return [ScrapeTarget("haproxy", HAProxy(local / "haproxy").metrics_url())]
 
 
 def _free_port() -> int:
@@ -110,15 +110,17 @@ class PrometheusServer:
             raise ProviderError("prometheus is not running", code="metrics_unavailable")
         return f"http://{LOOPBACK}:{record[2]}"
 
-    def source(self) -> PrometheusSource:
-        """A metric source reading this server (its scrape interval sets the smallest step)."""
-        return PrometheusSource(self.url, scrape_interval=self.scrape_interval)
-
     def start(self, targets: Sequence[ScrapeTarget], *, timeout: float = 60.0) -> str:
-        """Start (or keep) the server scraping ``targets``; returns its URL once ready."""
+        """Start (or keep) the server scraping ``targets``; returns its URL once ready.
+
+        A running one is kept, and reloaded only if its config changes. ProviderError naming
+        ``apt-get install prometheus`` when the binary is missing."""
         if self.running():
-            self.reload(targets)
+            if self._config_text() != render_config(targets, self.scrape_interval):
+                self.reload(targets)
             return self.url
+        if shutil.which(self.binary) is None:
+            raise ProviderError(INSTALL_HINT, field="prometheus")
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(render_config(targets, self.scrape_interval))
         port = _free_port()
@@ -147,6 +149,16 @@ class PrometheusServer:
                 tail = self.log_path.read_text(errors="replace")[-500:]
                 raise ProviderError(f"prometheus did not start: {tail.strip()}")
             time.sleep(0.1)
+
+    def _config_text(self) -> str:
+        try:
+            return self.config_path.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def pid(self) -> int | None:
+        record = self._record()
+        return record[0] if record else None
 
     def reload(self, targets: Sequence[ScrapeTarget]) -> None:
         self.config_path.write_text(render_config(targets, self.scrape_interval))

@@ -1,0 +1,98 @@
+"""The local cloud's metrics: HAProxy's servers labelled with their group, and its own Prometheus.
+
+``metrics_text`` is what the daemon serves at ``GET /metrics``: HAProxy's built-in exporter
+(``HAProxy.metrics_url()``) with ``group="<group>"`` on every per-server series of a slot that
+a traffic member's target holds (``exposition.add_group_labels``). The map (backend, slot) →
+group is the daemon's state *at scrape time*, read before and after HAProxy answers: a slot
+whose group changed in between is left unlabelled for that scrape, so that no sample is ever
+counted for a group it was not serving. Free slots and direct targets (registered without a
+member, the pre-weights way) get no label. HAProxy's counters live with the slot, not with its
+occupant, so a slot reused by another group goes on counting from where it was; under the new
+label that is a new series, whose first sample ``rate``/``increase`` never count, so the new
+group is charged only what it served. (Its ``response_time_average`` still averages the slot's
+last 1024 responses, the previous group's included, until they are replaced.)
+
+``prometheus()`` starts, on first use, a real Prometheus (``promserver``) under
+``KLINK_HOME/local/prometheus`` that scrapes the daemon's ``/metrics`` every
+``scrape_interval`` seconds (1 s by default, ``KLINK_LOCAL_SCRAPE_SECONDS``), and returns
+where it listens. It outlives the daemon like HAProxy does: a restarted daemon adopts it and
+points it at its new port (``adopt_prometheus``: a reload), and ``klink stop`` stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import httpx
+
+from klink.errors import KlinkError, ProviderError
+from klink.providers import base
+from klink.providers.local import exposition, haproxy
+from klink.providers.local.promserver import PrometheusServer, ScrapeTarget
+from klink.providers.local.state import State
+
+log = logging.getLogger("klink.local")
+
+SCRAPE_JOB = "local-cloud"
+DEFAULT_SCRAPE_SECONDS = 1.0
+# HAProxy's exporter speaks the text format 0.0.4; it is passed on as it came.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class MetricsMixin:
+    state: State
+    lock: threading.RLock
+    lb: haproxy.HAProxy
+    prom: PrometheusServer
+    prom_lock: threading.Lock
+    url: str | None  # the daemon's own, once it listens
+
+    def server_groups(self) -> dict[tuple[str, str], str]:
+        """(HAProxy proxy, server) → the group each member's slot serves for, now."""
+        with self.lock:
+            return {
+                (haproxy.proxy_name(name), haproxy.slot_name(target["slot"])): target["member"]
+                for name, record in self.state.target_groups.items()
+                for target in record["targets"].values()
+                if target.get("member") and "slot" in target
+            }
+
+    def metrics_text(self) -> str:
+        """HAProxy's exporter output with the ``group`` labels; empty while HAProxy does not
+        run (no target group yet)."""
+        before = self.server_groups()
+        if not self.lb.running():
+            return ""
+        try:
+            answer = httpx.get(self.lb.metrics_url(), timeout=10)
+            answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"haproxy exporter: {exc}") from None
+        after = self.server_groups()
+        steady = {key: group for key, group in after.items() if before.get(key) == group}
+        return exposition.add_group_labels(answer.text, steady)
+
+    def _targets(self) -> list[ScrapeTarget]:
+        if self.url is None:
+            raise ProviderError("the local cloud is not listening yet", field="prometheus")
+        return [ScrapeTarget(SCRAPE_JOB, f"{self.url}/metrics")]
+
+    def prometheus(self) -> base.PrometheusEndpoint:
+        """The local cloud's Prometheus, started on first use; ProviderError naming
+        ``apt-get install prometheus`` when it is not installed."""
+        with self.prom_lock:
+            url = self.prom.start(self._targets())
+        return base.PrometheusEndpoint(url=url, scrape_interval=self.prom.scrape_interval)
+
+    def adopt_prometheus(self) -> None:
+        """After a (re)start: a Prometheus left running scrapes this daemon from now on."""
+        with self.prom_lock:
+            if not self.prom.running():
+                return
+            try:
+                self.prom.start(self._targets())
+            except KlinkError as exc:
+                # Metrics must never keep the cloud from starting; the next prometheus() call
+                # tries again.
+                log.warning("could not adopt the running prometheus: %s", exc.message)
