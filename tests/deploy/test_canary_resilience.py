@@ -19,8 +19,8 @@ CANARY = {
     "keepWarmSeconds": 0,
     "canary": {"intervals": 2, "intervalSeconds": 30},
 }
-CANARY_ACTIONS = 94  # preparation, both groups, 2 judgements, promotion, baseline out, old out
-JUDGED_AT = 59  # the first judgement, which fails: the undo's 39 actions follow the plan's 94
+CANARY_ACTIONS = 95  # preparation, both groups, 2 judgements, promotion, baseline out, old out
+JUDGED_AT = 60  # the first judgement, which fails: the undo's 39 actions follow the plan's 95
 UNDO_ACTIONS = 39
 FAILED_ACTIONS = JUDGED_AT + 1 + UNDO_ACTIONS
 

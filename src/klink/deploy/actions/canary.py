@@ -122,6 +122,28 @@ def canary_traffic(ctx: Context) -> Outcome:
     return Done("; ".join(lines) if lines else f"canary traffic already at {weight}%")
 
 
+def _source_name(source: object) -> str:
+    kind, url = getattr(source, "kind", "metrics"), getattr(source, "url", None)
+    return f"{kind} at {url}" if url else str(kind)
+
+
+def _close(source: object) -> None:
+    close = getattr(source, "close", None)
+    if callable(close):
+        close()
+
+
+@action("connect_metrics")
+def connect_metrics(ctx: Context) -> Outcome:
+    """Where the canary's metrics come from, found (and on local started: the daemon's
+    Prometheus) before the groups launch, so it has scraped them before the first interval."""
+    source = ctx.services.metrics(ctx.provider(), ctx.prep.environment or {})
+    try:
+        return Done(f"canary metrics from {_source_name(source)} (step {source.min_step:g} s)")
+    finally:
+        _close(source)
+
+
 def _report_line(report: IntervalReport, total: int) -> str:
     parts = []
     for m in report.metrics:
@@ -152,24 +174,27 @@ def analyse_canary(ctx: Context) -> Outcome:
     canary = canary_params(ctx)
     number, total = int(ctx.step.arg("interval", 1)), canary.intervals
     source = ctx.services.metrics(ctx.provider(), ctx.prep.environment or {})
-    start = ctx.started_at or ctx.now()
-    end = start + timedelta(seconds=canary.interval_seconds)
-    # The last samples of an interval reach the source a little after it ends (a scrape or two).
-    left = (end - ctx.now()).total_seconds() + source.min_step
-    if left > 0:
-        return RetryAfter(
-            min(left, max(1.0, canary.interval_seconds / 4)),
-            f"canary interval {number}/{total}: judging in {left:.0f} s",
+    try:
+        start = ctx.started_at or ctx.now()
+        end = start + timedelta(seconds=canary.interval_seconds)
+        # An interval's last samples reach the source a little after it ends (a scrape or two).
+        left = (end - ctx.now()).total_seconds() + source.min_step
+        if left > 0:
+            return RetryAfter(
+                min(left, max(1.0, canary.interval_seconds / 4)),
+                f"canary interval {number}/{total}: judging in {left:.0f} s",
+            )
+        report = analyse(
+            source,
+            canary,
+            baseline=baseline.name,
+            canary_group=canary_group.name,
+            start=start,
+            end=end,
+            interval=number,
         )
-    report = analyse(
-        source,
-        canary,
-        baseline=baseline.name,
-        canary_group=canary_group.name,
-        start=start,
-        end=end,
-        interval=number,
-    )
+    finally:
+        _close(source)
     _store(ctx, report)
     line = _report_line(report, total)
     if report.verdict == "fail":

@@ -4,7 +4,8 @@ promoted when every interval passes, undone by itself when one fails.
 
 The plan (``deployment_steps``), with a production group behind target groups:
 
-1. the canary group at ``canary.instances`` and the baseline group at the same size are launched
+1. ``connect_metrics`` finds the metric source (on local, starts the daemon's Prometheus);
+   the canary group at ``canary.instances`` and the baseline group at the same size are launched
    side by side (their steps interleaved, so their instances boot together), each joins the
    target groups at weight 0 and is checked healthy through the balancer;
 2. ``canary_traffic``: canary and baseline take ``weight`` percent each, production the rest;
@@ -52,7 +53,8 @@ def analysis(params: DeploymentParams, previous: GroupState) -> list[Step]:
     size = canary.instances
     launch = [*launch_and_health(params.skip_instance_healthcheck, True), *weights_in(True)]
     base = [*launch_and_health(previous.health.skip, True), *weights_in(True)]
-    steps = _side_by_side(_with(launch, size=size), _with(base, group="baseline"))
+    steps = [step("connect_metrics", DEPLOY)]
+    steps += _side_by_side(_with(launch, size=size), _with(base, group="baseline"))
     steps.append(step("canary_traffic", DEPLOY, weight=canary.weight))
     steps += [step("analyse_canary", DEPLOY, interval=n) for n in range(1, canary.intervals + 1)]
     return steps
