@@ -30,6 +30,7 @@ PORT_PROPS = ("service.port", "healthcheck.path")
 class TimedLoad:
     url: str
     threads: int = 4
+    pause: float = 0.002  # seconds between one thread's requests: load, not a saturated machine
     answers: list[tuple[float, bool]] = field(default_factory=list)  # (epoch seconds, failed)
 
     def __post_init__(self) -> None:
@@ -73,6 +74,7 @@ class TimedLoad:
                 time.sleep(0.01)
             with self._lock:
                 self.answers.append((time.time(), failed))
+            self._stop.wait(self.pause)
 
     def between(self, start: float, end: float) -> tuple[int, int]:
         """(answers, failed answers) that came in [start, end]."""
