@@ -83,7 +83,7 @@ class World:
             probe=lambda url: False,
             clock=self.clock,
             decisions=base.decisions,
-            **({"metrics": lambda provider, env: self.metrics} if self.metrics else {}),
+            **({"metrics": lambda provider, env, of: self.metrics} if self.metrics else {}),
         )
 
     def engine(self, holder: str = "engine-a", lease: float = 30.0) -> Engine:

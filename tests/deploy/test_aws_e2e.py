@@ -206,3 +206,59 @@ def test_twenty_deployments_on_moto_with_a_fifth_of_calls_failing(
     assert [p.name for p in provider.list_scaling_policies(groups[0].name)] == ["up"]
     assert sum(faulty.failures.values()) > 40
     print(f"\naws: {sum(faulty.failures.values())} faults injected in {faulty.calls} calls")
+
+
+def test_a_canary_on_moto_is_judged_on_each_groups_own_target_group(
+    aws_world: World, moto: str
+) -> None:
+    """Each group is measured through its own member target group behind ``web`` (CloudWatch
+    data put for those): the canary answering 5 % with 5xx fails and is undone."""
+    from datetime import timedelta
+
+    from klink.providers.aws.convert import member_target_group
+    from tests.analysis.test_cloudwatch import put
+
+    world = aws_world
+    provider = world.runtime.extras["aws.provider"]
+    ec2 = boto3.client("ec2", endpoint_url=moto, region_name=REGION)
+    elbv2 = boto3.client("elbv2", endpoint_url=moto, region_name=REGION)
+    _balancer(provider, moto, ec2.describe_vpcs()["Vpcs"][0]["VpcId"])
+    canary = {
+        "intervals": 1,
+        "intervalSeconds": 300,
+        "metrics": [{"name": "errors", "builtin": "error-rate", "critical": True}],
+    }
+    params = {**PARAMS, "strategy": "canary", "keepWarmSeconds": 0, "canary": canary}
+    world.config(params=params, props={"service.port": 8080})
+    v1, v2 = _image(ec2, "1.0"), _image(ec2, "2.0")
+    assert _run(world, v1)["status"] == "completed"
+    deployment_id = world.deploy(v2)
+    engine = world.engine()
+    engine.services = world.runtime.extras["deploy.services"]()
+    for _ in range(2000):  # to the judgement, which starts its interval and waits for its end
+        if world.get(deployment_id)["current"] == "analyse_canary" and not engine.run_once():
+            break
+        if not engine.run_once():
+            world.clock.sleep(1)
+    assert world.get(deployment_id)["current"] == "analyse_canary"
+    stamps = [world.clock() + timedelta(seconds=30 + 60 * i) for i in range(5)]
+    lb = elbv2.describe_load_balancers(Names=["web"])["LoadBalancers"][0]["LoadBalancerArn"]
+    for group, errors in (("search-prod-v001", 10.0), ("search-prod-v002", 0.0)):
+        name = member_target_group("web", group)
+        arn = elbv2.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+        dims = {
+            "LoadBalancer": lb.partition(":loadbalancer/")[2],
+            "TargetGroup": arn.rpartition(":")[2],
+        }
+        put(moto, dims, "RequestCount", [(t, 200.0) for t in stamps])
+        put(moto, dims, "HTTPCode_Target_5XX_Count", [(t, errors) for t in stamps])
+    engine.drain()
+    d = world.get(deployment_id)
+    assert d["undo"], d
+    assert d["status"] == "completed", d["error"]
+    report = world.ok("GET", f"/deploy/deployments/{deployment_id}/canary")["reports"][0]
+    errors_metric = report["metrics"][0]
+    assert (errors_metric["baseline"]["count"], errors_metric["canary"]["count"]) == (5, 5)
+    assert errors_metric["effect"] == pytest.approx(0.05)
+    assert report["criticalFailures"] == ["errors"]
+    assert [g.name for g in provider.list_groups(r"search-prod-v\d{3}")] == ["search-prod-v000"]

@@ -45,13 +45,23 @@ class Notifier(Protocol):
         ...
 
 
-def environment_metrics(provider: Provider, environment: Mapping[str, Any]) -> MetricSource:
+def environment_metrics(
+    provider: Provider,
+    environment: Mapping[str, Any],
+    target_group_of: Callable[[str], str] | None = None,
+) -> MetricSource:
     """Where a canary's metrics come from: the environment's own Prometheus
-    (``prometheusUrl`` in its metadata), else the provider's (see ``analysis.factory``)."""
+    (``prometheusUrl`` in its metadata), else the provider's (see ``analysis.factory``).
+    ``target_group_of`` names the target group a group is measured through (on aws each
+    deployment group has its own behind the balancer's)."""
     from klink.analysis.factory import source_for
 
     url = environment.get("prometheusUrl")
-    return source_for(provider, prometheus_url=url if isinstance(url, str) and url else None)
+    return source_for(
+        provider,
+        prometheus_url=url if isinstance(url, str) and url else None,
+        target_group_of=target_group_of,
+    )
 
 
 @dataclass
@@ -65,8 +75,8 @@ class Services:
     # People's decisions on a deployment (approvals, rejections, overrides), by its id; None
     # where nothing records them (the release gates then fail rather than wait forever).
     decisions: Callable[[str], Sequence[Decision]] | None = None
-    # A canary's metric source for an environment (provider, environment metadata).
-    metrics: Callable[[Provider, Mapping[str, Any]], MetricSource] = environment_metrics
+    # A canary's metric source: (provider, environment metadata, target_group_of) -> source.
+    metrics: Callable[..., MetricSource] = environment_metrics
 
 
 def stored_params(data: Mapping[str, Any] | None) -> DeploymentParams:

@@ -21,16 +21,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from klink import names
-from klink.analysis.judge import IntervalReport
 from klink.config.canary import CanaryParams
 from klink.deploy.actions.registry import action
 from klink.deploy.actions.weights import member, shift
 from klink.deploy.context import Context
 from klink.deploy.model import Done, Failed, GroupState, Outcome, RetryAfter
 from klink.providers import base
+
+if TYPE_CHECKING:  # the analysis imports scipy: only when a canary is judged
+    from klink.analysis.judge import IntervalReport
+    from klink.analysis.sources import MetricSource
 
 ROLE_BASELINE = "baseline"
 
@@ -133,11 +136,25 @@ def _close(source: object) -> None:
         close()
 
 
+def _source(ctx: Context) -> MetricSource:
+    """The environment's metric source; each group measured through its own member target
+    group behind the canary's first target group (aws), else that target group."""
+    provider, canary = ctx.provider(), ctx.new
+    members: dict[str, str] = {}
+    if canary is not None and canary.target_groups:
+        balancer = canary.target_groups[0]
+        for item in provider.traffic(balancer).groups:
+            members[item.name] = item.target or balancer
+    return ctx.services.metrics(
+        provider, ctx.prep.environment or {}, lambda group: members.get(group, group)
+    )
+
+
 @action("connect_metrics")
 def connect_metrics(ctx: Context) -> Outcome:
     """Where the canary's metrics come from, found (and on local started: the daemon's
     Prometheus) before the groups launch, so it has scraped them before the first interval."""
-    source = ctx.services.metrics(ctx.provider(), ctx.prep.environment or {})
+    source = _source(ctx)
     try:
         return Done(f"canary metrics from {_source_name(source)} (step {source.min_step:g} s)")
     finally:
@@ -173,7 +190,7 @@ def analyse_canary(ctx: Context) -> Outcome:
         return Failed("canary analysis needs a canary and a baseline group")
     canary = canary_params(ctx)
     number, total = int(ctx.step.arg("interval", 1)), canary.intervals
-    source = ctx.services.metrics(ctx.provider(), ctx.prep.environment or {})
+    source = _source(ctx)
     try:
         start = ctx.started_at or ctx.now()
         end = start + timedelta(seconds=canary.interval_seconds)

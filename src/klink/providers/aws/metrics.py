@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from klink.errors import InvalidInput, NotFound
-from klink.providers.aws.convert import chunks, parse_time
+from klink.providers.aws.convert import chunks, forward_of, parse_time
 from klink.providers.aws.session import AwsSession
 from klink.providers.aws.targets import Targets
 from klink.providers.base import MetricQuery, MetricSeries
@@ -65,15 +65,34 @@ class Metrics:
         if query.target_group is not None:
             if query.target_group not in cache:
                 tg = self.targets.describe(query.target_group)
-                if not tg.load_balancers:
+                balancer = tg.load_balancers[0] if tg.load_balancers else self._forwarding(tg.id)
+                if balancer is None:
                     raise NotFound(
                         f"target group {query.target_group} is behind no load balancer,"
                         " so it has no metrics",
                         field="target_group",
                     )
-                cache[query.target_group] = target_group_dimensions(tg.id, tg.load_balancers[0])
+                cache[query.target_group] = target_group_dimensions(tg.id, balancer)
             dims.update(cache[query.target_group])
         return dims
+
+    def _forwarding(self, target_group_arn: str) -> str | None:
+        """The balancer whose listener forwards to a target group by weight. A deployment
+        group's own target group is a member of a weighted forward; ELBv2 lists the balancer
+        among the target group's ``LoadBalancerArns``, moto does not."""
+        elb = self.session.client("elbv2")
+
+        def run() -> str | None:
+            for page in elb.get_paginator("describe_load_balancers").paginate():
+                for balancer in page["LoadBalancers"]:
+                    arn = balancer["LoadBalancerArn"]
+                    pages = elb.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn)
+                    for listener in (x for p in pages for x in p["Listeners"]):
+                        if target_group_arn in (forward_of(listener) or {}):
+                            return str(arn)
+            return None
+
+        return self.session.call(f"find the balancer of {target_group_arn}", run)
 
     def data(
         self, queries: Sequence[MetricQuery], start: datetime, end: datetime
