@@ -27,7 +27,7 @@ def quickstart(env: dict[str, str], *args: str) -> dict[str, Any]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -55,6 +55,17 @@ def check_report(report: dict[str, Any], env: dict[str, str]) -> None:
     assert undo["requests"] > 100
     assert undo["failed"] == 0
     assert first["version"] in undo["versions_seen"]
+    # The canary of a version answering 5 % with 500 was judged and undone by itself; users saw
+    # at most about weight x error rate of the requests fail.
+    canary = report["canary"]
+    assert canary["status"] == "completed"
+    assert canary["undone"] is True
+    assert canary["verdict"] == "fail"
+    assert canary["critical_failures"] == ["error-rate"]
+    assert canary["intervals_judged"] == 1
+    assert canary["requests"] > 100
+    share = canary["weight"] / 100 * canary["error_rate"]
+    assert 0 < canary["failed"] <= canary["requests"] * share * 1.5 + 5
 
 
 def answering(url: str) -> dict[str, Any] | None:

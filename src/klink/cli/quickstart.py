@@ -5,7 +5,9 @@ environment ``dev`` and the example application ``hello`` (from ``examples/hello
 a git repository of its own under ``KLINK_HOME/quickstart/``) with its config (a target group
 behind an HAProxy frontend, through ``infrastructure.yaml``, pushed with plain git); build, bake
 and deploy it; change it, build, bake and deploy again under load through the load balancer;
-undo that deployment under load; print the figures and where things are. Every step goes
+undo that deployment under load; deploy a canary of a version that answers 5 % of requests
+with 500, which the canary's analysis fails and undoes by itself; print the figures and where
+things are. Every step goes
 through the HTTP APIs, as a user's commands would. Re-running it works: what exists is reused.
 """
 
@@ -72,6 +74,16 @@ def _summary(result: dict[str, Any], stopped: bool) -> None:
         f"requests under load, {undo['failed']} failed, versions seen: "
         f"{', '.join(undo['versions_seen']) or '-'}"
     )
+    canary = result["canary"]
+    expected = canary["weight"] / 100 * canary["error_rate"]
+    say(
+        f"  canary of a version answering {canary['error_rate']:.0%} with 500 at "
+        f"{canary['weight']}% of traffic ({canary['deployment']}): {canary['verdict']} after "
+        f"{canary['intervals_judged']} interval(s), "
+        + ("undone by itself" if canary["undone"] else "NOT undone")
+        + f"; {canary['failed']} of {canary['requests']} requests failed "
+        f"(at most about {expected:.2%} of those sent while it had traffic)"
+    )
     say("")
     say(f"  API:           {result['api']}")
     say(f"  {APP} (HAProxy): {result['balancer']}/")
@@ -84,6 +96,7 @@ def _summary(result: dict[str, Any], stopped: bool) -> None:
     say("Next, try:")
     for line in (
         f"klink deployments {APP} {ENV}",
+        f"klink canary {result['canary']['deployment']}",
         f"klink boxes {APP} {ENV}",
         f"klink config clone {APP} {ENV}   # change application-properties.json, git push",
         f"klink redeploy {APP} {ENV} -m 'new config'",

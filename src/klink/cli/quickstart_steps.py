@@ -98,9 +98,10 @@ class Platform:
 
 
 class Setup:
-    def __init__(self, balancer: str, source: Path) -> None:
+    def __init__(self, balancer: str, source: Path, platform: Platform) -> None:
         self.balancer = balancer
         self.source = source
+        self.platform = platform
 
 
 def _git(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -176,12 +177,18 @@ def setup(client: Api, platform: Platform, progress: Callable[[str], None]) -> S
     _push_config(client, platform, port, progress)
     progress(f"applying {APP}'s infrastructure (an HAProxy frontend on 127.0.0.1:{port})")
     client.call("POST", f"/infra/{APP}/{ENV}/apply", json={})
-    return Setup(balancer=f"http://127.0.0.1:{port}", source=source)
+    return Setup(balancer=f"http://127.0.0.1:{port}", source=source, platform=platform)
 
 
-def _push_config(
-    client: Api, platform: Platform, port: int, progress: Callable[[str], None]
-) -> None:
+def change_config(
+    client: Api,
+    platform: Platform,
+    change: Callable[[Path], None],
+    message: str,
+    progress: Callable[[str], None],
+) -> bool:
+    """Clone the app's config repo over git (with the token), let ``change`` edit the files,
+    commit and push with plain git; False when nothing changed."""
     token = client.target.token or ""
     basic = base64.b64encode(f"klink:{token}".encode()).decode()
     env = {
@@ -195,29 +202,57 @@ def _push_config(
     with tempfile.TemporaryDirectory(prefix="klink-quickstart-") as temp:
         work = Path(temp) / "config"
         _git(["clone", "-q", url, str(work)], Path(temp), env)
-        params_path = work / "deployment-params.json"
-        params = json.loads(params_path.read_text())
-        params.update(
-            {
-                "min": 1,
-                "max": 1,
-                "desiredCapacity": 1,
-                "targetGroups": [TARGET_GROUP],
-                "healthCheckIntervalSeconds": 0.5,
-                "keepPreviousGroup": True,
-            }
-        )
-        params_path.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
-        props_path = work / "application-properties.json"
-        props = json.loads(props_path.read_text())
-        props.update(
-            {
-                "service.port": SERVICE_PORT,
-                "healthcheck.path": "/healthcheck",
-                "greeting": "hello from Klink",
-            }
-        )
-        props_path.write_text(json.dumps(props, indent=2, sort_keys=True) + "\n")
+        change(work)
+        _git(["add", "-A"], work)
+        if not _git(["status", "--porcelain"], work).strip():
+            return False
+        progress(message)
+        _git([*GIT_IDENTITY, "commit", "-q", "-m", f"quickstart: {message}"], work)
+        _git(["push", "-q", "origin", "HEAD"], work, env)
+        return True
+
+
+def edit_json(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def plain_params(params: dict[str, Any]) -> None:
+    """Red-black, one instance, through the target group (and no canary left from a run that
+    stopped half way)."""
+    params.update(
+        {
+            "strategy": "redblack",
+            "min": 1,
+            "max": 1,
+            "desiredCapacity": 1,
+            "targetGroups": [TARGET_GROUP],
+            "healthCheckIntervalSeconds": 0.5,
+            "keepPreviousGroup": True,
+        }
+    )
+    params.pop("canary", None)
+
+
+def plain_props(props: dict[str, Any]) -> None:
+    props.update(
+        {
+            "service.port": SERVICE_PORT,
+            "healthcheck.path": "/healthcheck",
+            "greeting": "hello from Klink",
+        }
+    )
+    for key in [k for k in props if k.startswith("fault.")]:
+        del props[key]
+
+
+def _push_config(
+    client: Api, platform: Platform, port: int, progress: Callable[[str], None]
+) -> None:
+    def change(work: Path) -> None:
+        edit_json(work / "deployment-params.json", plain_params)
+        edit_json(work / "application-properties.json", plain_props)
         (work / "infrastructure.yaml").write_text(
             "targetGroups:\n"
             f"  {TARGET_GROUP}:\n"
@@ -227,14 +262,9 @@ def _push_config(
             " unhealthyThreshold: 2}\n"
             "    deregistrationDelaySeconds: 5\n"
         )
-        _git(["add", "-A"], work)
-        if _git(["status", "--porcelain"], work).strip():
-            progress(f"pushing {APP}'s config: a target group, keepPreviousGroup, properties")
-            _git(
-                [*GIT_IDENTITY, "commit", "-q", "-m", "quickstart: serve hello through HAProxy"],
-                work,
-            )
-            _git(["push", "-q", "origin", "HEAD"], work, env)
+
+    message = f"pushing {APP}'s config: a target group, keepPreviousGroup, properties"
+    change_config(client, platform, change, message, progress)
 
 
 def build_and_bake(client: Api, quiet: bool, progress: Callable[[str], None]) -> tuple[str, str]:
@@ -319,11 +349,13 @@ def run(client: Api, setup: Setup, progress: Callable[[str], None], quiet: bool)
         status = follow(client, undo_id, progress)
     assert load.result is not None
     ok &= status == "completed" and load.result.failed == 0
-    return {
-        "ok": bool(ok),
-        "deploys": deploys,
-        "undo": {"deployment": undo_id, "undid": second["id"], "status": status, **_figures(load)},
-    }
+    undone = {"deployment": undo_id, "undid": second["id"], "status": status, **_figures(load)}
+
+    from klink.cli import quickstart_canary
+
+    canary = quickstart_canary.run(client, setup.platform, setup.balancer, image, progress)
+    ok &= canary["status"] == "completed" and canary["undone"] and canary["verdict"] == "fail"
+    return {"ok": bool(ok), "deploys": deploys, "undo": undone, "canary": canary}
 
 
 def _figures(load: LoadGenerator) -> dict[str, Any]:
