@@ -118,6 +118,7 @@ def test_each_group_is_measured_by_its_own_numbers(measured: dict[str, Any]) -> 
     )
     load = measured["load"]
     total = sum(served[g] for g in MEMBERS)
+    print(f"load: {load.sent} sent, {load.failed} failed; served by group {served}; 5xx {failed}")
     assert total == pytest.approx(load.sent, rel=0.15)
     for group in MEMBERS:  # a quarter of the requests each, as weighted
         assert served[group] / total == pytest.approx(0.25, abs=0.04), served
@@ -131,6 +132,7 @@ def test_five_percent_errors_fail_the_canary_on_the_critical_metric(
     measured: dict[str, Any],
 ) -> None:
     report = judge_against_baseline(measured, ERRORS)
+    print("5 % errors:", {m.name: (m.verdict, m.canary.median, m.p) for m in report.metrics})
     assert report.verdict == "fail", report.to_json()
     assert report.critical_failures == ("error-rate",)
     errors = report.metrics[0]
@@ -144,6 +146,7 @@ def test_five_percent_errors_fail_the_canary_on_the_critical_metric(
 
 def test_one_hundred_ms_slower_fails_on_latency(measured: dict[str, Any]) -> None:
     report = judge_against_baseline(measured, SLOW)
+    print("+100 ms:", {m.name: (m.verdict, m.effect, m.p) for m in report.metrics})
     verdicts = {m.name: m.verdict for m in report.metrics}
     assert verdicts == {"error-rate": "pass", "latency-p50": "fail", "latency-p99": "fail"}
     assert report.verdict == "fail"
@@ -155,6 +158,7 @@ def test_one_hundred_ms_slower_fails_on_latency(measured: dict[str, Any]) -> Non
 
 def test_a_good_version_passes(measured: dict[str, Any]) -> None:
     report = judge_against_baseline(measured, TWIN)
+    print("twin:", report.score, {m.name: (m.verdict, m.effect, m.p) for m in report.metrics})
     assert report.verdict == "pass", report.to_json()
     assert report.score == 100.0
     assert all(m.baseline.count >= 7 and m.canary.count >= 7 for m in report.metrics)

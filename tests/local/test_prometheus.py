@@ -85,10 +85,19 @@ def test_without_prometheus_installed_the_error_says_how_to_install_it(tmp_path:
     assert info.value.field == "prometheus"
 
 
-def test_the_scrape_interval_comes_from_the_environment() -> None:
+def test_the_scrape_interval_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert daemon.scrape_interval({}) == 1.0
     assert daemon.scrape_interval({"KLINK_LOCAL_SCRAPE_SECONDS": "5"}) == 5.0
     for bad in ("0", "soon", "-1", "1000"):
         with pytest.raises(daemon.DaemonError) as info:
             daemon.scrape_interval({"KLINK_LOCAL_SCRAPE_SECONDS": bad})
         assert info.value.field == "KLINK_LOCAL_SCRAPE_SECONDS"
+    # A bad value is refused before a daemon is started, not found later in its log.
+    monkeypatch.setenv("KLINK_LOCAL_SCRAPE_SECONDS", "soon")
+    with pytest.raises(daemon.DaemonError) as info:
+        daemon.ensure(tmp_path / "home")
+    assert "KLINK_LOCAL_SCRAPE_SECONDS='soon'" in info.value.message
+    assert daemon.running(tmp_path / "home") is None
+    assert not (tmp_path / "home" / "local" / "daemon.log").exists()

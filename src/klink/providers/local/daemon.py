@@ -72,6 +72,7 @@ def ensure(home: Path, timeout: float = 20.0, sleep: Callable[[float], None] = t
         return str(info["url"])
     if shutil.which("haproxy") is None:
         raise DaemonError(INSTALL_HINT, field="haproxy")
+    scrape_interval(os.environ)  # a bad value is said here, not after a start that failed
     start_detached(home)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -133,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
             except KlinkError as exc:
                 self._error(exc)
                 return
-            self._send(200, text.encode(), metrics.CONTENT_TYPE)
+            self._send(200, text.encode("utf-8", "surrogateescape"), metrics.CONTENT_TYPE)
         elif len(parts) == 2 and parts[0] == "traffic":
             # Plain JSON (not the codec's) for people and scripts: which servers are whose.
             try:

@@ -12,12 +12,16 @@ a ``group`` label that a series already had is replaced, never doubled.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 GROUP_LABEL = "group"
 SERVER_PREFIX = "haproxy_server_"
 
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:")
+_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_VALUE = r'"((?:[^"\\]|\\.)*)"'  # a quoted value: anything but " and \, or an escape
+_PAIR = re.compile(rf"[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*{_VALUE}[ \t]*")
+_ESCAPE = re.compile(r"\\(.)")
 _UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
 
 
@@ -25,55 +29,37 @@ def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _unescape(raw: str) -> str:
+    if "\\" not in raw:
+        return raw
+    return _ESCAPE.sub(lambda m: _UNESCAPE.get(m.group(1), m.group(0)), raw)
+
+
 def parse_labels(line: str, start: int) -> tuple[list[tuple[str, str]], int] | None:
     """The labels of ``line`` from its ``{`` at ``start``: (pairs, index after ``}``), or None
     when the text is not a well-formed label set."""
     pairs: list[tuple[str, str]] = []
     i = start + 1
-    n = len(line)
     while True:
-        while i < n and line[i] in " \t":
+        match = _PAIR.match(line, i)
+        if match is None:
+            break
+        pairs.append((match.group(1), _unescape(match.group(2))))
+        i = match.end()
+        if i < len(line) and line[i] == ",":
             i += 1
-        if i < n and line[i] == "}":
-            return pairs, i + 1
-        begin = i
-        while i < n and line[i] in _NAME_CHARS and line[i] != ":":
-            i += 1
-        name = line[begin:i]
-        while i < n and line[i] in " \t":
-            i += 1
-        if not name or name[0].isdigit() or i + 1 >= n or line[i] != "=":
+        elif not (i < len(line) and line[i] == "}"):
             return None
+    while i < len(line) and line[i] in " \t":
         i += 1
-        while i < n and line[i] in " \t":
-            i += 1
-        if i >= n or line[i] != '"':
-            return None
-        i += 1
-        value: list[str] = []
-        while i < n and line[i] != '"':
-            if line[i] == "\\" and i + 1 < n:
-                value.append(_UNESCAPE.get(line[i + 1], line[i : i + 2]))
-                i += 2
-            else:
-                value.append(line[i])
-                i += 1
-        if i >= n:
-            return None
-        pairs.append((name, "".join(value)))
-        i += 1
-        while i < n and line[i] in " \t":
-            i += 1
-        if i < n and line[i] == ",":
-            i += 1
-        elif not (i < n and line[i] == "}"):
-            return None
+    if i < len(line) and line[i] == "}":
+        return pairs, i + 1
+    return None
 
 
 def _relabelled(line: str, groups: Mapping[tuple[str, str], str]) -> str:
-    brace = len(SERVER_PREFIX)
-    while brace < len(line) and line[brace] in _NAME_CHARS:
-        brace += 1
+    name = _METRIC.match(line)
+    brace = name.end() if name else 0
     if brace >= len(line) or line[brace] != "{":
         return line  # no labels, so no server
     parsed = parse_labels(line, brace)
@@ -94,8 +80,14 @@ def add_group_labels(text: str, groups: Mapping[tuple[str, str], str]) -> str:
     group name)."""
     if not groups:
         return text
+    # A line can only be a mapped server's if one of their names is in it, quoted as a label
+    # value is: the others (free slots, most of the text) are passed on without parsing.
+    quoted = tuple({f'"{escape(server)}"' for _proxy, server in groups})
+
+    def maybe(line: str) -> bool:
+        return line.startswith(SERVER_PREFIX) and any(q in line for q in quoted)
+
     # Lines end at "\n" only (the format's one separator; a value may hold other breaks).
     return "\n".join(
-        _relabelled(line, groups) if line.startswith(SERVER_PREFIX) else line
-        for line in text.split("\n")
+        _relabelled(line, groups) if maybe(line) else line for line in text.split("\n")
     )

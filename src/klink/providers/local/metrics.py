@@ -21,10 +21,10 @@ points it at its new port (``adopt_prometheus``: a reload), and ``klink stop`` s
 
 from __future__ import annotations
 
+import http.client
 import logging
 import threading
-
-import httpx
+from urllib.parse import urlsplit
 
 from klink.errors import KlinkError, ProviderError
 from klink.providers import base
@@ -38,6 +38,25 @@ SCRAPE_JOB = "local-cloud"
 DEFAULT_SCRAPE_SECONDS = 1.0
 # HAProxy's exporter speaks the text format 0.0.4; it is passed on as it came.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _fetch(url: str) -> str:
+    """The exporter's text. Plain ``http.client``, one connection per scrape: a new httpx
+    client per call costs more than the whole rewriting (its TLS context)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        connection.request("GET", parts.path or "/metrics")
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ProviderError(f"haproxy exporter: {exc}") from None
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise ProviderError(f"haproxy exporter answered {response.status}")
+    # Bytes that are not UTF-8 go through unchanged (the daemon encodes them back alike).
+    return body.decode("utf-8", "surrogateescape")
 
 
 class MetricsMixin:
@@ -64,14 +83,10 @@ class MetricsMixin:
         before = self.server_groups()
         if not self.lb.running():
             return ""
-        try:
-            answer = httpx.get(self.lb.metrics_url(), timeout=10)
-            answer.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"haproxy exporter: {exc}") from None
+        text = _fetch(self.lb.metrics_url())
         after = self.server_groups()
         steady = {key: group for key, group in after.items() if before.get(key) == group}
-        return exposition.add_group_labels(answer.text, steady)
+        return exposition.add_group_labels(text, steady)
 
     def _targets(self) -> list[ScrapeTarget]:
         if self.url is None:
