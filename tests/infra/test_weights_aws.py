@@ -18,7 +18,7 @@ import pytest
 from klink.infra.live import Cloud
 from klink.infra.reconcile import apply_for, plan_for
 from klink.providers.aws.convert import member_target_group
-from klink.providers.base import GroupSpec, LaunchTemplateSpec
+from klink.providers.base import GroupSpec, LaunchTemplateSpec, Provider
 from tests.infra.conftest import boto
 from tests.infra.test_aws import DEFINITION, apply, definition
 
@@ -29,12 +29,15 @@ WEIGHTS = {OLD: 100, NEW: 0}  # the new group warm at 0, or an undo in its warm 
 
 
 def deployed(moto: str, env_metadata: dict[str, Any], cloud: Cloud, data: Any = None) -> None:
-    """``data`` (default DEFINITION) applied, then two deployment groups of one instance each
-    attached to search-web by weight, as a red-black deployment leaves them."""
+    """``data`` (default DEFINITION) applied, then two deployment groups attached by weight."""
     apply(DEFINITION if data is None else data, env_metadata, cloud)
-    provider = cloud.provider
+    attach_two_groups(moto, cloud.provider, env_metadata["infra"]["subnets"]["public"][0])
+
+
+def attach_two_groups(moto: str, provider: Provider, subnet: str) -> None:
+    """Two deployment groups of one instance each attached to search-web by weight, as a
+    red-black deployment leaves them (the engine's own provider calls)."""
     image = boto(moto, "ec2").register_image(Name="search-1.0", Description="search")["ImageId"]
-    subnet = env_metadata["infra"]["subnets"]["public"][0]
     for name in (OLD, NEW):
         template = provider.create_launch_template(
             LaunchTemplateSpec(name=name, image_id=image, instance_type="t3.micro", user_data="")
