@@ -130,6 +130,18 @@ def test_a_target_group_put_beside_the_members_by_hand_is_drift_and_apply_remove
     assert_members_intact(moto, cloud)
     assert plan_for(DEFINITION, "search", "prod", env_metadata, cloud).empty
 
+    # Had the stray target group all the weight, dropping it would cut every request: refused.
+    action["ForwardConfig"]["TargetGroups"] = [
+        {**g, "Weight": 100 if g["TargetGroupArn"] == stray_arn else 0}
+        for g in action["ForwardConfig"]["TargetGroups"]
+    ]
+    elb.modify_listener(ListenerArn=listener["ListenerArn"], DefaultActions=[action])
+    _plan, result = apply_for(DEFINITION, "search", "prod", env_metadata, cloud)
+    assert result.status == "failed"
+    assert result.error is not None
+    assert "dropping search-stray would leave no traffic anywhere" in result.error
+    assert forwards(moto)[80]["search-stray"] == 100  # left as it was
+
 
 @pytest.mark.parametrize(
     ("change", "expected_line"),

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from klink.providers.aws.convert import arn_resource_name, chunks, forward_of, tags_of
 from klink.providers.aws.session import AwsSession
 
@@ -122,7 +124,14 @@ def listeners_fronting(session: AwsSession, home: Mapping[str, Any]) -> list[dic
 
         def run(lb: str = lb_arn) -> list[dict[str, Any]]:
             pages = elb.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb)
-            return [x for page in pages for x in page["Listeners"]]
+            try:
+                return [x for page in pages for x in page["Listeners"]]
+            except ClientError as exc:
+                # A balancer deleted since the target group was described (a race on AWS;
+                # moto keeps the ARN for good): it has no listeners any more.
+                if exc.response.get("Error", {}).get("Code") == "LoadBalancerNotFound":
+                    return []
+                raise
 
         for listener in session.call(f"describe listeners of {lb_arn}", run):
             forward = forward_of(listener)
