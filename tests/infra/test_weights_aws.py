@@ -98,6 +98,9 @@ def test_after_a_deployment_over_weights_the_plan_is_empty(
     assert forwards(moto) == {80: MEMBERS}
     plan = plan_for(DEFINITION, "search", "prod", env_metadata, cloud)
     assert plan.empty, [a.line for a in plan.actions]
+    # The members' target groups are the deployments', not the file's: never pruned or kept.
+    pruning = plan_for({**DEFINITION, "prune": True}, "search", "prod", env_metadata, cloud)
+    assert (pruning.actions, pruning.kept) == ((), ())
     assert cloud.aws is not None
     balancers = cloud.aws.load_balancers("search", "prod", ["search"]).mine.values()
     [listener] = cloud.aws.listeners(balancers).values()
