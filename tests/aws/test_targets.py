@@ -63,10 +63,11 @@ def test_ensure_refuses_what_cannot_change_in_place(
     provider: AwsProvider, subnet: dict[str, str]
 ) -> None:
     provider.ensure_target_group(tg_spec(subnet["vpc"]))
-    with pytest.raises(Conflict, match="Port"):
+    with pytest.raises(Conflict, match="another port") as refused:
         provider.ensure_target_group(
             TargetGroupSpec(name="search-prod", port=9090, vpc_id=subnet["vpc"])
         )
+    assert refused.value.field == "port"
     with pytest.raises(InvalidInput) as caught:
         provider.ensure_target_group(TargetGroupSpec(name="search-poke", port=8080))
     assert caught.value.field == "vpc_id"

@@ -236,6 +236,44 @@ def test_a_forward_action_holds_home_and_four_members(
     assert set(provider.traffic(HOME).weights()) == {HOME, *names[1:]}
 
 
+def test_members_follow_a_changed_health_check_of_home(
+    provider: AwsProvider,
+    ec2: Any,
+    elbv2: Any,
+    asg: Any,
+    subnet: dict[str, str],
+    image: str,
+) -> None:
+    lb_arn = balancer(provider, ec2, elbv2, subnet["vpc"], (80,))
+    group(provider, image, subnet, OLD, 1)
+    group(provider, image, subnet, NEW, 1)
+    provider.attach_traffic(HOME, OLD)
+    provider.attach_traffic(HOME, NEW)
+    provider.set_traffic(HOME, {OLD: 100})
+    # Infrastructure changes home's health check and deregistration delay in place.
+    provider.ensure_target_group(
+        TargetGroupSpec(
+            name=HOME,
+            port=8080,
+            vpc_id=subnet["vpc"],
+            health_check_path="/ready",
+            health_check_interval_seconds=11,
+            deregistration_delay_seconds=9,
+        )
+    )
+    for name in (OLD, NEW):
+        member = provider.describe_target_group(member_target_group(HOME, name))
+        assert (member.health_check_path, member.health_check_interval_seconds) == ("/ready", 11)
+        assert member.deregistration_delay_seconds == 9
+    # Nothing else moved: the weights, the members, their groups' attachments.
+    assert provider.traffic(HOME).weights() == {HOME: 0, OLD: 100, NEW: 0}
+    assert forwards(elbv2, lb_arn) == [
+        {HOME: 0, member_target_group(HOME, OLD): 100, member_target_group(HOME, NEW): 0}
+    ]
+    raw = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[OLD])["AutoScalingGroups"][0]
+    assert [a.split("/")[1] for a in raw["TargetGroupARNs"]] == [member_target_group(HOME, OLD)]
+
+
 def test_attach_needs_a_listener(provider: AwsProvider, subnet: dict[str, str], image: str) -> None:
     provider.ensure_target_group(TargetGroupSpec(name=HOME, port=8080, vpc_id=subnet["vpc"]))
     group(provider, image, subnet, NEW, 1)

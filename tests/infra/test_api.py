@@ -22,9 +22,11 @@ import yaml
 from klink.cli.main import main
 from klink.errors import Conflict
 from klink.infra.client import InfraClient
+from klink.providers.aws.provider import AwsProvider
 from tests.config.conftest import Git
 from tests.conftest import LiveServer
 from tests.infra.conftest import boto
+from tests.infra.test_weights_aws import MEMBERS, WEIGHTS, attach_two_groups, forwards
 
 pytestmark = pytest.mark.slow
 
@@ -202,6 +204,50 @@ def test_drift_is_reported_and_applied_automatically(
         " (applied automatically: succeeded)"
     )
     assert message["event"]["event"] == "infra_drift"
+
+
+def test_a_deployment_over_weights_is_no_drift_and_never_reset(
+    world: World, webhook: tuple[str, list[dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The weighted forward a deployment set on the listener is the deployment's business:
+    the scheduled check finds no drift, announces nothing, and its automatic apply (on) has
+    nothing to reset."""
+    url, received = webhook
+    ec2 = boto(world.moto, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    found = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+    subnets = sorted(s["SubnetId"] for s in found["Subnets"])[:2]
+    world.setup(
+        {"autoApply": True, "subnets": {"public": subnets}}, deploymentRooms={"prod": [url]}
+    )
+    world.push(
+        {
+            **DEFINITION,
+            "loadBalancers": {
+                "search": {
+                    "subnets": "public",
+                    "listeners": [{"port": 80, "targetGroup": "search-web"}],
+                }
+            },
+        }
+    )
+    assert world.ok("POST", "/infra/search/prod/apply", json={})["status"] == "succeeded"
+    environment = world.ok("GET", "/metadata/environments/prod")["metadata"]
+    provider = AwsProvider.from_environment("prod", environment)
+    try:
+        attach_two_groups(world.moto, provider, subnets[0])
+        before = forwards(world.moto)
+        ran = world.ok("POST", "/infra/drift/run", params={"env": "prod"})
+        assert forwards(world.moto) == before == {80: MEMBERS}  # nothing was reset
+        [report] = ran["reports"]
+        assert (report["drifted"], report["actions"], report["applied"]) == (False, [], None)
+        assert received == []
+        assert provider.traffic("search-web").weights() == {**WEIGHTS, "search-web": 0}
+    finally:
+        provider.close()
+    common = ["--server", world.server.url, "--token", world.server.token]
+    assert main(["infra", "plan", "search", "prod", "--json", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["empty"] is True
 
 
 def test_writes_need_deployer_on_the_env_and_bad_input_names_the_field(world: World) -> None:

@@ -259,6 +259,14 @@ def test_prune_off_keeps_removed_resources_prune_on_deletes_them(
     assert cloud.aws.load_balancers("search", "prod", []).mine == {}
     assert cloud.aws.roles("search", "prod", []).mine == {}
     assert set(cloud.aws.security_groups("search", "prod", []).mine) == {"search-web"}
+    # The kept target group still changes in place (its members are looked for through the
+    # listeners of a balancer that is gone).
+    pruned["targetGroups"]["search-web"]["healthCheck"]["path"] = "/ready"
+    apply(pruned, env_metadata, cloud)
+    assert (
+        elb.describe_target_groups(Names=["search-web"])["TargetGroups"][0]["HealthCheckPath"]
+        == "/ready"
+    )
 
 
 def test_a_stale_plan_hash_is_refused(env_metadata: dict[str, Any], cloud: Cloud) -> None:

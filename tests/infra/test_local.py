@@ -19,6 +19,7 @@ from klink.providers.local import control
 from klink.providers.local.provider import LocalProvider
 from tests.conftest import free_port
 from tests.local.conftest import group_with, in_service, make_image, try_get_json, wait_for
+from tests.local.test_traffic import answers
 
 pytestmark = pytest.mark.slow
 
@@ -93,3 +94,63 @@ def test_a_target_group_definition_gives_a_working_frontend(
     assert result.status == "succeeded"
     assert [tg.name for tg in cloud.provider.list_target_groups()] == []
     wait_for(lambda: try_get_json(f"http://127.0.0.1:{frontend}/healthcheck") is None)
+
+
+def test_deployment_weights_survive_infra_changes_and_a_port_change_is_refused(
+    local: tuple[Cloud, Path], tmp_path: Path
+) -> None:
+    """HAProxy frontends and backends come from infra, weights from deployments: an apply of
+    the file never resets the weights or the members' servers, and a change the servers could
+    not follow (the instances' port) is refused naming the field."""
+    cloud, home = local
+    provider = cloud.provider
+    port, frontend = free_port(), free_port()
+    definition: dict[str, Any] = {
+        "targetGroups": {
+            "hello-web": {
+                "port": port,
+                "frontendPort": frontend,
+                "healthCheck": {"path": "/healthcheck", "intervalSeconds": 1},
+            }
+        }
+    }
+    _plan, result = apply_for(definition, "hello", "dev", ENV, cloud)
+    assert result.status == "succeeded"
+    old, new = "hello-dev-v001", "hello-dev-v002"
+    group_with(provider, make_image(home, "1.0", tmp_path), old, 1, port=port)
+    group_with(provider, make_image(home, "2.0", tmp_path), new, 1, port=port)
+    wait_for(lambda: in_service(provider, old, 1) and in_service(provider, new, 1), timeout=30)
+    provider.attach_traffic("hello-web", old)
+    provider.attach_traffic("hello-web", new)
+    provider.set_traffic("hello-web", {old: 100, new: 0})  # new warm at 0
+    wait_for(
+        lambda: [g.healthy for g in provider.traffic("hello-web").groups] == [1, 1], timeout=20
+    )
+    assert answers(frontend, 100) == {"1.0": 100}
+    assert plan_for(definition, "hello", "dev", ENV, cloud).empty  # weights are no drift
+
+    # Unrelated changes (the health-check path, the frontend port: a reload) keep the weights.
+    moved = free_port()
+    definition["targetGroups"]["hello-web"]["healthCheck"]["path"] = "/"
+    definition["targetGroups"]["hello-web"]["frontendPort"] = moved
+    _plan, result = apply_for(definition, "hello", "dev", ENV, cloud)
+    assert result.status == "succeeded", result.to_json()
+    state = provider.traffic("hello-web")
+    assert state.weights() == {old: 100, new: 0}
+    assert [(g.registered, g.draining) for g in state.groups] == [(1, 0), (1, 0)]
+    wait_for(lambda: try_get_json(f"http://127.0.0.1:{moved}/healthcheck"), timeout=15)
+    assert answers(moved, 100) == {"1.0": 100}
+    assert plan_for(definition, "hello", "dev", ENV, cloud).empty
+    provider.set_traffic("hello-web", {old: 0, new: 100})  # the deployment goes on
+    assert answers(moved, 100) == {"2.0": 100}
+
+    # The instances' port cannot change under running servers: refused, naming the field.
+    definition["targetGroups"]["hello-web"]["port"] = free_port()
+    _plan, result = apply_for(definition, "hello", "dev", ENV, cloud)
+    assert result.status == "failed"
+    assert result.error is not None
+    assert "another port" in result.error
+    assert "cannot change in place" in result.error
+    assert provider.describe_target_group("hello-web").port == port
+    assert provider.traffic("hello-web").weights() == {old: 0, new: 100}
+    assert answers(moved, 100) == {"2.0": 100}

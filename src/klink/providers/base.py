@@ -422,7 +422,9 @@ class Provider(abc.ABC):
     # Target groups ------------------------------------------------------------------------
     @abc.abstractmethod
     def ensure_target_group(self, spec: TargetGroupSpec) -> TargetGroup:
-        """Create the target group, or update it in place to match ``spec``."""
+        """Create the target group, or update it in place to match ``spec``. Its traffic
+        members and their weights stay as they are; where a member is a target group of its
+        own (aws), it takes the new health check too."""
 
     @abc.abstractmethod
     def describe_target_group(self, name: str) -> TargetGroup:

@@ -150,7 +150,9 @@ class AwsProvider(Provider):
 
     # Target groups ------------------------------------------------------------------------
     def ensure_target_group(self, spec: TargetGroupSpec) -> TargetGroup:
-        return self.targets.ensure(spec)
+        target_group = self.targets.ensure(spec)
+        self.weights.follow_home(spec.name)  # deployment groups' members are its copies
+        return target_group
 
     def describe_target_group(self, name: str) -> TargetGroup:
         return self.targets.describe(name)

@@ -155,13 +155,17 @@ class Targets:
             arn = created["TargetGroups"][0]["TargetGroupArn"]
         else:
             arn = raw["TargetGroupArn"]
-            fixed = {"Port": spec.port, "Protocol": spec.protocol, "VpcId": spec.vpc_id}
-            changed = [k for k, v in fixed.items() if raw.get(k) != v]
+            fixed = {
+                "port": ("Port", spec.port),
+                "protocol": ("Protocol", spec.protocol),
+                "vpc_id": ("VpcId", spec.vpc_id),
+            }
+            changed = [k for k, (key, v) in fixed.items() if raw.get(key) != v]
             if changed:
                 raise Conflict(
                     f"target group {spec.name} exists with another {', '.join(changed)}; "
                     "those cannot change in place (delete it or use a new name)",
-                    field="target_group",
+                    field=changed[0],
                 )
             self.session.call(
                 f"update target group {spec.name}",

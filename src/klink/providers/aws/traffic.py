@@ -15,7 +15,10 @@ listeners are found by home's ARN. A shift is one ``ModifyListener`` per listene
 before it: the home target group, its balancer's listeners and the members' tags; nothing is
 cached, so a recreated target group is never addressed by a stale ARN). Other actions of the
 listener (authentication, order) and its stickiness setting are kept as they are. ELBv2
-allows 5 target groups per forward action: home and up to 4 members.
+allows 5 target groups per forward action: home and up to 4 members. Members stay copies of
+home: when home's health check or deregistration delay changes in place (infrastructure),
+``follow_home`` gives them the same. How a forward action is read (home, members) is shared
+with infrastructure's listeners (``forwards.py``).
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from klink.errors import Conflict, InvalidInput, NotFound
-from klink.providers.aws.convert import (
-    chunks,
-    forward_of,
-    member_target_group,
-    tag_list,
-    tags_of,
+from klink.providers.aws.convert import forward_of, member_target_group, tag_list, tags_of
+from klink.providers.aws.forwards import (
+    TAG_GROUP,
+    TAG_TRAFFIC_OF,
+    listeners_fronting,
+    name_of,
+    target_group_tags,
+    with_forward,
 )
 from klink.providers.aws.groups import Groups
 from klink.providers.aws.session import AwsSession
@@ -38,8 +43,6 @@ from klink.providers.aws.targets import DELAY_ATTRIBUTE, Targets
 from klink.providers.base import IN_SERVICE, TAG_MANAGED_BY
 from klink.providers.traffic import GroupTraffic, TrafficState, merge_weights
 
-TAG_TRAFFIC_OF = "klink:traffic-of"
-TAG_GROUP = "klink:group"
 MAX_TARGET_GROUPS = 5  # per forward action (ELBv2's limit)
 
 _Current = tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], dict[str, str]]
@@ -54,22 +57,6 @@ _HEALTH_FIELDS = (
     "UnhealthyThresholdCount",
     "Matcher",
 )
-
-
-def with_forward(listener: Mapping[str, Any], weights: Mapping[str, int]) -> list[dict[str, Any]]:
-    """The listener's default actions with its forward action set to ``weights`` (ARN order
-    kept stable: home first, then as given)."""
-    actions = []
-    for action in listener.get("DefaultActions", ()):
-        if action.get("Type") != "forward":
-            actions.append(dict(action))
-            continue
-        config = dict(action.get("ForwardConfig") or {})
-        config["TargetGroups"] = [{"TargetGroupArn": a, "Weight": w} for a, w in weights.items()]
-        new = {k: v for k, v in action.items() if k not in ("TargetGroupArn", "ForwardConfig")}
-        new["ForwardConfig"] = config
-        actions.append(new)
-    return actions
 
 
 class Traffic:
@@ -91,39 +78,19 @@ class Traffic:
 
     def _listeners(self, home: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Listeners of home's balancer whose default forward action includes home."""
-        elb, arn = self._elb, home["TargetGroupArn"]
-        out: dict[str, dict[str, Any]] = {}
-        # moto names the balancer once per listener: each balancer is read once.
-        for lb_arn in sorted(set(home.get("LoadBalancerArns", ()))):
-
-            def run(lb: str = lb_arn) -> list[dict[str, Any]]:
-                pages = elb.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb)
-                return [x for page in pages for x in page["Listeners"]]
-
-            for listener in self.session.call(f"describe listeners of {lb_arn}", run):
-                forward = forward_of(listener)
-                if forward is not None and arn in forward:
-                    out[listener["ListenerArn"]] = listener
-        return [out[a] for a in sorted(out)]
+        return listeners_fronting(self.session, home)
 
     def _names(self, home: Mapping[str, Any], arns: Sequence[str]) -> dict[str, str]:
         """Member ARN → member name: home's own name, or the ``klink:group`` tag."""
         home_name = str(home["TargetGroupName"])
-        elb, names = self._elb, {home["TargetGroupArn"]: home_name}
+        names = {home["TargetGroupArn"]: home_name}
         others = [a for a in arns if a not in names]
-
-        def run() -> dict[str, str]:
+        tags = target_group_tags(self.session, others)
+        for arn in others:
+            own = tags.get(arn, {})
             # A target group that is no member of home's (put there by hand) keeps its name.
-            found = {arn: arn.split("/")[1] for arn in others}
-            for batch in chunks(others, 20):
-                for desc in elb.describe_tags(ResourceArns=list(batch))["TagDescriptions"]:
-                    tags = tags_of(desc.get("Tags"))
-                    if tags.get(TAG_TRAFFIC_OF) == home_name and tags.get(TAG_GROUP):
-                        found[desc["ResourceArn"]] = tags[TAG_GROUP]
-            return found
-
-        if others:
-            names.update(self.session.call("describe tags of member target groups", run))
+            member = own.get(TAG_TRAFFIC_OF) == home_name and own.get(TAG_GROUP)
+            names[arn] = own[TAG_GROUP] if member else name_of(arn)
         return names
 
     def _current(self, target_group: str) -> _Current:
@@ -275,6 +242,40 @@ class Traffic:
             "describe target health", lambda: elb.describe_target_health(TargetGroupArn=arn)
         )
         return bool(answer["TargetHealthDescriptions"])
+
+    def follow_home(self, target_group: str) -> None:
+        """Give home's members home's health check and deregistration delay again: they are
+        copies of home made when each group attached, so a change of home (infrastructure's
+        health-check path) reaches the instances that serve through the members."""
+        home, _listeners, forward, names = self._current(target_group)
+        members = [a for a in forward if a != home["TargetGroupArn"] and names[a] != name_of(a)]
+        if not members:
+            return
+        elb = self._elb
+        described = self.session.call(
+            f"describe members of {target_group}",
+            lambda: elb.describe_target_groups(TargetGroupArns=members)["TargetGroups"],
+        )
+        wanted = {k: home[k] for k in _HEALTH_FIELDS if k in home}
+        home_attrs = self.session.call(
+            f"describe attributes of {target_group}",
+            lambda: elb.describe_target_group_attributes(TargetGroupArn=home["TargetGroupArn"]),
+        )
+        delay = [a for a in home_attrs["Attributes"] if a["Key"] == DELAY_ATTRIBUTE]
+        for raw in described:
+            arn, name = raw["TargetGroupArn"], raw["TargetGroupName"]
+            if any(raw.get(k) != v for k, v in wanted.items()):
+                self.session.call(
+                    f"copy the health check of {target_group} to {name}",
+                    lambda a=arn: elb.modify_target_group(TargetGroupArn=a, **wanted),  # type: ignore[misc]
+                )
+            if delay:
+                self.session.call(
+                    f"copy the deregistration delay of {target_group} to {name}",
+                    lambda a=arn: elb.modify_target_group_attributes(  # type: ignore[misc]
+                        TargetGroupArn=a, Attributes=delay
+                    ),
+                )
 
     def set(self, target_group: str, weights: Mapping[str, int]) -> None:
         _home, listeners, forward, names = self._current(target_group)

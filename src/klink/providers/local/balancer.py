@@ -93,6 +93,22 @@ class BalancerMixin:
                         f"frontend port {spec.frontend_port} is used by {other_tg.name}",
                         field="frontend_port",
                     )
+            existing = self.state.target_groups.get(spec.name)
+            if existing is not None:
+                # As on ELBv2: the servers point at the old port (HAProxy's saved server state
+                # keeps it across reloads) while the target group would say the new one.
+                old: base.TargetGroup = existing["tg"]
+                changed = [
+                    key
+                    for key, value in (("port", spec.port), ("protocol", spec.protocol))
+                    if getattr(old, key) != value
+                ]
+                if changed:
+                    raise Conflict(
+                        f"target group {spec.name} exists with another {', '.join(changed)}; "
+                        "those cannot change in place (delete it or use a new name)",
+                        field=changed[0],
+                    )
             tg = base.TargetGroup(
                 name=spec.name,
                 id=spec.name,

@@ -1,4 +1,11 @@
-"""ELBv2 application load balancers and their listeners (forwarding to target groups)."""
+"""ELBv2 application load balancers and their listeners (forwarding to target groups).
+
+A listener fronts one target group (its *home*). Once deployments move traffic by weight
+(``providers/aws/traffic.py``), its forward action also names the deployment groups' member
+target groups with their weights: reading tells them apart (``forwards.py``), so a weighted
+listener reads as fronting its home, and changing a listener keeps the members and weights
+(only a change of the target group it fronts touches the forward action, and that is refused
+while another target group's deployment groups are attached to it)."""
 
 from __future__ import annotations
 
@@ -7,7 +14,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from klink.errors import Conflict, NotFound
-from klink.providers.aws.convert import chunks, tag_list, tags_of
+from klink.providers.aws.convert import chunks, forward_of, tag_list, tags_of
+from klink.providers.aws.forwards import (
+    forward_action,
+    listeners_fronting,
+    read_forward,
+    target_group_tags,
+    with_forward,
+)
 from klink.providers.aws.infra.common import Found, owner, sort_out
 from klink.providers.aws.infra.groups import SecurityGroups
 from klink.providers.infra import ListenerSpec, LoadBalancerSpec
@@ -133,7 +147,9 @@ class Balancers(SecurityGroups):
 
     # Listeners ----------------------------------------------------------------------------
     def listeners(self, balancers: Iterable[LoadBalancerSpec]) -> dict[str, ListenerSpec]:
-        """Every listener of ``balancers`` (live specs, with their ARNs)."""
+        """Every listener of ``balancers`` (live specs, with their ARNs). A weighted forward
+        action (traffic by weight) fronts its home target group: the deployment groups'
+        members beside it are the deployments' business and never part of the spec."""
         elb = self._elb
         out: dict[str, ListenerSpec] = {}
         for lb in balancers:
@@ -145,28 +161,26 @@ class Balancers(SecurityGroups):
                 pages = elb.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn)
                 return [x for page in pages for x in page["Listeners"]]
 
-            for raw in self.session.call(f"describe listeners of {lb.name}", run):
-                forward = next(
-                    (
-                        a["TargetGroupArn"]
-                        for a in raw.get("DefaultActions", ())
-                        if a.get("TargetGroupArn")
-                    ),
-                    "",
-                )
+            raws = self.session.call(f"describe listeners of {lb.name}", run)
+            tags = target_group_tags(
+                self.session, [a for raw in raws for a in forward_of(raw) or {}]
+            )
+            for raw in raws:
+                forward = read_forward(raw, tags)
                 certificates = raw.get("Certificates") or [{}]
                 spec = ListenerSpec(
                     load_balancer=lb.name,
                     port=int(raw["Port"]),
                     protocol=raw.get("Protocol", "HTTP"),
                     certificate=certificates[0].get("CertificateArn"),
-                    target_group=forward.split(":targetgroup/", 1)[-1].split("/", 1)[0],
+                    # Several only when someone put another target group there by hand.
+                    target_group="+".join(forward.homes) if forward is not None else "",
                     id=raw["ListenerArn"],
                 )
                 out[spec.name] = spec
         return out
 
-    def _target_group_arn(self, name: str) -> str:
+    def _target_group(self, name: str) -> dict[str, Any]:
         elb = self._elb
         answer = self.session.call(
             f"describe target group {name}", lambda: elb.describe_target_groups(Names=[name])
@@ -174,38 +188,107 @@ class Balancers(SecurityGroups):
         groups = answer["TargetGroups"]
         if not groups:
             raise NotFound(f"target group {name} not found", field="target_group")
-        return str(groups[0]["TargetGroupArn"])
+        found: dict[str, Any] = groups[0]
+        return found
+
+    def _listener(self, arn: str) -> dict[str, Any]:
+        elb = self._elb
+        answer = self.session.call(
+            f"describe listener {arn}", lambda: elb.describe_listeners(ListenerArns=[arn])
+        )
+        if not answer["Listeners"]:
+            raise NotFound(f"listener {arn} not found", field="listener")
+        found: dict[str, Any] = answer["Listeners"][0]
+        return found
 
     def create_listener(self, spec: ListenerSpec) -> None:
         elb = self._elb
         lb_arn = self._balancer_arn(spec.load_balancer)
         if lb_arn is None:
             raise NotFound(f"load balancer {spec.load_balancer} not found", field="load_balancer")
-        tg_arn = self._target_group_arn(spec.target_group)
+        actions = self._actions_for(spec, None, self._target_group(spec.target_group))
+        assert actions is not None
         self.session.call(
             f"create listener {spec.name}",
             lambda: elb.create_listener(
                 LoadBalancerArn=lb_arn,
                 Protocol=spec.protocol,
                 Port=spec.port,
-                DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
+                DefaultActions=actions,
                 **_certificates(spec),
                 **({"Tags": tag_list(spec.tags)} if spec.tags else {}),
             ),
         )
 
     def update_listener(self, spec: ListenerSpec, live: ListenerSpec) -> None:
-        elb, tg_arn = self._elb, self._target_group_arn(spec.target_group)
+        """Protocol, port and certificate as ``spec`` says; the forward action changes only
+        when the target group it fronts does (read again now: a deployment may have shifted
+        weights since the plan)."""
+        if live.id is None:
+            raise NotFound(f"listener {spec.name} not found", field="listener")
+        raw = self._listener(live.id)
+        actions = self._actions_for(spec, raw, self._target_group(spec.target_group))
+        elb = self._elb
         self.session.call(
             f"modify listener {spec.name}",
             lambda: elb.modify_listener(
                 ListenerArn=live.id,
                 Protocol=spec.protocol,
                 Port=spec.port,
-                DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
                 **_certificates(spec),
+                **({"DefaultActions": actions} if actions is not None else {}),
             ),
         )
+
+    def _actions_for(
+        self, spec: ListenerSpec, raw: dict[str, Any] | None, home: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """The default actions that make listener ``raw`` (None: a new one) front ``home``,
+        or None when it does already.
+
+        Fronting home means forwarding to home and to home's members with the weights the
+        deployments gave them: kept when the listener fronts home already (anything else in
+        the action is dropped), copied from the listeners that front home when the listener
+        is new to it. A listener that carries another target group's members cannot change
+        target group: its deployment groups would lose their traffic (Conflict naming
+        ``target_group``)."""
+        home_arn = str(home["TargetGroupArn"])
+        if raw is not None:
+            arns = list(forward_of(raw) or {})
+            forward = read_forward(raw, target_group_tags(self.session, arns))
+            mine = forward.of_home(spec.target_group, home_arn) if forward is not None else {}
+            if forward is not None and mine:
+                if home_arn not in mine:
+                    mine = {home_arn: 0, **mine}
+                if mine == dict(forward.weights):
+                    return None
+                if not any(mine.values()):
+                    dropped = sorted(set(forward.homes) - {spec.target_group})
+                    raise Conflict(
+                        f"listener {spec.name}: {spec.target_group} and its deployment groups "
+                        f"have weight 0; dropping {', '.join(dropped)} would leave no traffic "
+                        "anywhere (set the weights first)",
+                        field="target_group",
+                    )
+                return with_forward(raw, mine)
+            groups = forward.groups() if forward is not None else {}
+            if groups:
+                carried = ", ".join(f"{g} (weight {w})" for g, w in sorted(groups.items()))
+                raise Conflict(
+                    f"listener {spec.name} carries the traffic of deployment groups {carried} "
+                    f"through {'+'.join(forward.homes) if forward else '?'}; its target group "
+                    f"cannot change to {spec.target_group} while they are attached (deploy "
+                    f"behind {spec.target_group} on another listener first, then change this one)",
+                    field="target_group",
+                )
+        others = [
+            x
+            for x in listeners_fronting(self.session, home)
+            if raw is None or x["ListenerArn"] != raw["ListenerArn"]
+        ]
+        # The weights traffic reads (the first listener's), so that every listener agrees.
+        weights = (forward_of(others[0]) if others else None) or {home_arn: 100}
+        return [forward_action(weights)]
 
     def delete_listener(self, live: ListenerSpec) -> None:
         elb = self._elb
