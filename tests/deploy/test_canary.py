@@ -39,7 +39,7 @@ def canary_params(**canary: Any) -> dict[str, Any]:
 def start(world: World, params: dict[str, Any] | None = None) -> str:
     """search/prod on v000 (a first deployment: red-black, nothing to compare with), then a
     canary of IMG2 run up to its first judgement."""
-    ready(world, params or canary_params())
+    ready(world, params or canary_params(), deploymentRooms={"prod": ["#search"]})
     world.metrics = FakeMetricSource()
     first = deployed(world, IMG1)
     assert first["status"] == "completed", first["error"]
@@ -141,6 +141,13 @@ def test_a_marginal_interval_pauses_with_its_report_and_a_resume_goes_on(world: 
     assert "marginal" in d["waitingFor"]
     assert "score 66.7" in d["waitingFor"]
     assert canary_of(world, deployment_id)["verdict"] == "marginal"
+    told = [
+        body["event"]["text"] if "text" in body["event"] else body["text"]
+        for _, body in world.notes.posted
+        if isinstance(body.get("event"), dict) and body["event"]["event"] == "waiting"
+    ]
+    assert len(told) == 1, told
+    assert "canary interval 1/2 marginal (score 66.7)" in told[0]
     assert weights(world) == {V0: 80, V1: 10, V2: 10}  # nothing moved while a person decides
     world.metrics.shifts.clear()
     world.ok("POST", "/deploy/search/prod/resume", json={"message": "p99 is a known blip"})

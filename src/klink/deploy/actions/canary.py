@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from klink import names
 from klink.config.canary import CanaryParams
+from klink.deploy.actions.notify import notify_waiting
 from klink.deploy.actions.registry import action
 from klink.deploy.actions.weights import member, shift
 from klink.deploy.context import Context
@@ -218,11 +219,12 @@ def analyse_canary(ctx: Context) -> Outcome:
         ctx.log(line)
         return Failed(f"canary failed at interval {number}/{total}: {report.reason}")
     if report.verdict == "marginal":
-        return Done(
-            line,
-            pause=f"canary interval {number}/{total} marginal (score {report.score:.3g}): "
-            "resume to go on, undo to stop",
+        why = (
+            f"canary interval {number}/{total} marginal (score {report.score:.3g}): "
+            "resume to go on, undo to stop"
         )
+        notify_waiting(ctx, why)  # a person decides: the room is told
+        return Done(line, pause=why)
     return Done(line)
 
 
