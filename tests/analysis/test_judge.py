@@ -301,3 +301,26 @@ def test_the_report_round_trips_through_json() -> None:
     assert judge_metric(ERRORS, first["baseline"]["values"], first["canary"]["values"]).p == (
         report.metrics[0].p
     )
+
+
+def test_early_looks_rarely_fail_a_good_canary_and_catch_5_percent_errors() -> None:
+    """The canary strategy's early looks (within an interval, critical metrics alone, at
+    ``EARLY_ALPHA``): on good-against-good error rates at 8, 10 and 15 values a group, 400
+    runs each, at most 0.5 % of looks fail; 5 % errors against none are caught from 10 values."""
+    from klink.deploy.actions.canary import EARLY_ALPHA, EARLY_MIN_VALUES
+
+    looks = (EARLY_MIN_VALUES, 10, 15)
+    failed = 0
+    for seed in range(RUNS):
+        rng = np.random.default_rng(30_000 + seed)
+        base, canary = error_rates(rng, 0.002), error_rates(rng, 0.002)
+        for n in looks:
+            report = judge([(ERRORS, base[:n], canary[:n])], alpha=EARLY_ALPHA)
+            failed += bool(report.critical_failures)
+    assert failed / (RUNS * len(looks)) <= 0.005, failed
+    caught = 0
+    for seed in range(100):
+        rng = np.random.default_rng(40_000 + seed)
+        report = judge([(ERRORS, [0.0] * 10, error_rates(rng, 0.05)[:10])], alpha=EARLY_ALPHA)
+        caught += report.critical_failures == ("error-rate",)
+    assert caught >= 95, caught

@@ -7,7 +7,7 @@ baseline removed, and every report stored and served."""
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -83,10 +83,15 @@ def test_a_good_canary_is_judged_each_interval_then_promoted_and_its_baseline_re
     assert first["p"] is not None
     assert first["u"] is not None
     assert len(first["canary"]["values"]) == 20  # 60 s in steps of 3 s
-    # Each interval judged its own 60 s window, one after the other, for both groups.
-    windows = sorted({(start, end) for _, _, start, end, _ in world.metrics.asked})
-    assert [end - start for start, end in windows] == [timedelta(seconds=60)] * 3
+    # Each interval judged its own 60 s window, one after the other, for both groups; within
+    # each, early looks judged the critical metric alone on what had been measured so far.
+    asked = {(name, start, end) for name, _, start, end, _ in world.metrics.asked}
+    windows = sorted({(s, e) for _, s, e in asked if e - s == timedelta(seconds=60)})
+    assert len(windows) == 3
     assert all(b[0] >= a[1] for a, b in itertools.pairwise(windows))
+    early = {(name, s) for name, s, e in asked if e - s < timedelta(seconds=60)}
+    assert {name for name, _ in early} == {"error-rate"}
+    assert {s for _, s in early} == {s for s, _ in windows}
     assert {group for _, group, *_ in world.metrics.asked} == {V1, V2}
     assert d["canary"]["reports"][0]["metrics"][0]["canary"].get("values") is None  # summary
     lines = logs(world, deployment_id)
@@ -102,9 +107,7 @@ def test_a_canary_answering_errors_fails_at_once_and_is_undone_by_itself(world: 
     d = world.get(deployment_id)
     assert d["undo"], d["error"]
     assert d["status"] == "completed", d["error"]
-    assert "canary failed at interval 1/3" in (d["error"] or "") or any(
-        "canary failed at interval 1/3" in line for line in logs(world, deployment_id)
-    )
+    assert any("canary failed early in interval 1/3" in line for line in logs(world, deployment_id))
     canary = canary_of(world, deployment_id)
     assert canary["verdict"] == "fail"
     assert len(canary["reports"]) == 1  # a critical metric ends the canary without waiting
@@ -114,6 +117,24 @@ def test_a_canary_answering_errors_fails_at_once_and_is_undone_by_itself(world: 
     assert changes[0] == ("set_traffic", "web")
     assert weights(world) == {V0: 100}
     assert world.groups() == [V0]  # canary and baseline both removed
+
+
+def test_a_critical_metric_that_fails_ends_the_canary_within_its_interval(world: World) -> None:
+    deployment_id = start(world, canary_params(intervals=2, intervalSeconds=120))
+    world.metrics.worse(V1, "error-rate", 0.05)
+    world.engine().drain()
+    d = world.get(deployment_id)
+    assert d["undo"], d
+    assert d["status"] == "completed", d["error"]
+    (report,) = canary_of(world, deployment_id)["reports"]
+    assert report["early"] is True
+    assert report["criticalFailures"] == ["error-rate"]
+    assert [m["name"] for m in report["metrics"]] == ["error-rate"]  # the critical one alone
+    assert report["metrics"][0]["alpha"] == 0.001
+    judged = datetime.fromisoformat(report["end"]) - datetime.fromisoformat(report["start"])
+    assert judged < timedelta(seconds=120)  # before the interval's end
+    lines = logs(world, deployment_id)
+    assert any("canary failed early in interval 1/2" in line for line in lines), lines
 
 
 def test_a_canary_100_ms_slower_fails_on_latency(world: World) -> None:
@@ -266,7 +287,7 @@ def test_klink_watch_shows_each_judgement_as_a_table(
     assert code == 0  # the undo completed
     table = out[out.index("\ninterval 1/3 (") + 1 :].splitlines()
     assert "fail" in table[0]
-    assert "score 66.7" in table[0]
+    assert "critical metric failed: error-rate" in table[0]
     assert table[1].split()[:2] == ["METRIC", "BASELINE"]
     row = next(line for line in table if line.startswith("error-rate (critical)"))
     assert row.split()[-1] == "fail"

@@ -14,11 +14,12 @@ interval), never below the source's ``min_step`` (two scrapes for Prometheus, so
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 from klink.analysis import builtin_metrics
-from klink.analysis.judge import IntervalReport, MetricRule, Thresholds, judge
+from klink.analysis.judge import DEFAULT_ALPHA, IntervalReport, MetricRule, Thresholds, judge
 from klink.config.canary import CanaryMetric, CanaryParams
 from klink.errors import Unavailable
 
@@ -75,8 +76,11 @@ def analyse(
     start: datetime,
     end: datetime,
     interval: int = 0,
+    metrics: Sequence[CanaryMetric] | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> IntervalReport:
-    """Judge the canary group against the baseline group over [start, end]."""
+    """Judge the canary group against the baseline group over [start, end], on ``metrics``
+    (default: all of the canary's) at significance ``alpha``."""
     step = choose_step(canary, source.min_step)
     series = [
         (
@@ -84,11 +88,12 @@ def analyse(
             source.series(metric, baseline, start, end, step),
             source.series(metric, canary_group, start, end, step),
         )
-        for metric in canary.metrics
+        for metric in (canary.metrics if metrics is None else metrics)
     ]
     return judge(
         series,
         interval=interval,
+        alpha=alpha,
         thresholds=Thresholds(pass_=canary.thresholds.pass_, marginal=canary.thresholds.marginal),
         start=_iso(start),
         end=_iso(end),

@@ -20,8 +20,8 @@ resume or undo; a passed one lets the plan go on (to the next interval, or to th
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from klink import names
 from klink.config.canary import CanaryParams
@@ -29,7 +29,7 @@ from klink.deploy.actions.notify import notify_waiting
 from klink.deploy.actions.registry import action
 from klink.deploy.actions.weights import member, shift
 from klink.deploy.context import Context
-from klink.deploy.model import Done, Failed, GroupState, Outcome, RetryAfter
+from klink.deploy.model import Done, Failed, Outcome, RetryAfter
 from klink.providers import base
 
 if TYPE_CHECKING:  # the analysis imports scipy: only when a canary is judged
@@ -177,13 +177,55 @@ def _report_line(report: IntervalReport, total: int) -> str:
     )
 
 
-def _store(ctx: Context, report: IntervalReport) -> None:
+def _store(ctx: Context, report: IntervalReport, *, early: bool = False) -> None:
     kept = [r for r in ctx.prep.canary_reports if r.get("interval") != report.interval]
-    ctx.update(canary_reports=(*kept, report.to_json()))
+    stored = {**report.to_json(), **({"early": True} if early else {})}
+    ctx.update(canary_reports=(*kept, stored))
+
+
+# An early look at the critical metrics, within an interval, is held to this level (against
+# 0.05 at the interval's end): with at most three looks an interval, a good canary is failed
+# early by chance at most 0.3 % more often, while a version answering 5 % errors shows p < 1e-4
+# from 10 values a group.
+EARLY_ALPHA = 0.001
+EARLY_MIN_VALUES = 8  # values a group before an early look (fewer cannot reach EARLY_ALPHA)
+
+
+def _early_failure(
+    ctx: Context,
+    source: MetricSource,
+    canary: CanaryParams,
+    groups: tuple[str, str],
+    start: datetime,
+    number: int,
+) -> IntervalReport | None:
+    """The critical metrics judged on the interval so far; the report if one of them fails."""
+    from klink.analysis.sources import analyse, choose_step
+
+    critical = [m for m in canary.metrics if m.critical]
+    seen = ctx.now() - timedelta(seconds=source.min_step)  # what has surely been scraped
+    step = choose_step(canary, source.min_step)
+    if not critical or (seen - start).total_seconds() < EARLY_MIN_VALUES * step:
+        return None
+    report = analyse(
+        source,
+        canary,
+        baseline=groups[0],
+        canary_group=groups[1],
+        start=start,
+        end=seen,
+        interval=number,
+        metrics=critical,
+        alpha=EARLY_ALPHA,
+    )
+    return report if report.critical_failures else None
 
 
 @action("analyse_canary")
 def analyse_canary(ctx: Context) -> Outcome:
+    """Judge one interval at its end. While it runs, each look (every quarter of it) judges the
+    critical metrics on what has been measured so far, at ``EARLY_ALPHA``: a critical metric
+    that fails ends the canary there, without waiting for the interval's end."""
     from klink.analysis.sources import analyse
 
     canary_group, baseline = ctx.target, ctx.baseline
@@ -198,26 +240,33 @@ def analyse_canary(ctx: Context) -> Outcome:
         # An interval's last samples reach the source a little after it ends (a scrape or two).
         left = (end - ctx.now()).total_seconds() + source.min_step
         if left > 0:
-            return RetryAfter(
-                min(left, max(1.0, canary.interval_seconds / 4)),
-                f"canary interval {number}/{total}: judging in {left:.0f} s",
+            groups = (baseline.name, canary_group.name)
+            early = _early_failure(ctx, source, canary, groups, start, number)
+            if early is None:
+                return RetryAfter(
+                    min(left, max(1.0, canary.interval_seconds / 4)),
+                    f"canary interval {number}/{total}: judging in {left:.0f} s",
+                )
+            report, early_look = early, True
+        else:
+            report = analyse(
+                source,
+                canary,
+                baseline=baseline.name,
+                canary_group=canary_group.name,
+                start=start,
+                end=end,
+                interval=number,
             )
-        report = analyse(
-            source,
-            canary,
-            baseline=baseline.name,
-            canary_group=canary_group.name,
-            start=start,
-            end=end,
-            interval=number,
-        )
+            early_look = False
     finally:
         _close(source)
-    _store(ctx, report)
-    line = _report_line(report, total)
+    _store(ctx, report, early=early_look)
+    line = _report_line(report, total) + (" (early look)" if early_look else "")
     if report.verdict == "fail":
         ctx.log(line)
-        return Failed(f"canary failed at interval {number}/{total}: {report.reason}")
+        when = "early in" if early_look else "at"
+        return Failed(f"canary failed {when} interval {number}/{total}: {report.reason}")
     if report.verdict == "marginal":
         why = (
             f"canary interval {number}/{total} marginal (score {report.score:.3g}): "
@@ -226,13 +275,3 @@ def analyse_canary(ctx: Context) -> Outcome:
         notify_waiting(ctx, why)  # a person decides: the room is told
         return Done(line, pause=why)
     return Done(line)
-
-
-def reports_of(facts: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The interval reports a deployment stored, oldest first (for the API)."""
-    stored = (facts or {}).get("canary_reports") or []
-    return [dict(r) for r in stored]
-
-
-def is_baseline(state: GroupState | None) -> bool:
-    return state is not None and state.tags.get(base.TAG_ROLE) == ROLE_BASELINE
