@@ -89,6 +89,10 @@ def test_environments_have_typed_fields(client: TestClient) -> None:
         ({"provider": "aws", "region": "r", "account_id": "12"}, "account_id"),
         ({"provider": "aws", "region": "r", "role_arn": "nope"}, "role_arn"),
         ({"provider": "aws", "region": "r", "endpoint_url": "ftp://x"}, "endpoint_url"),
+        # Accepted by the URL pattern once, then unreadable to every later HTTP client.
+        ({"provider": "aws", "region": "r", "endpoint_url": "http://[::1"}, "endpoint_url"),
+        ({"provider": "local", "prometheusUrl": "http://h:99999"}, "prometheusUrl"),
+        ({"provider": "local", "prometheusUrl": "prometheus:9090"}, "prometheusUrl"),
         ({"provider": "local", "createConfigRepo": "yes"}, "createConfigRepo"),
     ]
     for metadata, field in cases:

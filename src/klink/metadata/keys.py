@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from klink.deploy import rules
 from klink.errors import InvalidInput
@@ -94,6 +95,13 @@ def _role_arn(key: str, value: Any) -> None:
 def _url(key: str, value: Any) -> None:
     if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
         raise InvalidInput(f"{key} must be an http(s) URL", field=key)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise InvalidInput(f"{key} must be an http(s) URL with a valid port", field=key) from None
+    if not parts.hostname:
+        raise InvalidInput(f"{key} must be an http(s) URL with a host", field=key)
 
 
 def _object(key: str, value: Any) -> None:
@@ -154,6 +162,7 @@ ENVIRONMENT_KEYS: Mapping[str, Check] = {
     "account_id": _account,
     "role_arn": _role_arn,
     "endpoint_url": _url,
+    "prometheusUrl": _url,
     "defaults": _defaults,
     "createConfigRepo": _bool,
     "infra": _object,
