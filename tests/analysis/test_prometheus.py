@@ -176,6 +176,22 @@ def test_a_query_that_returns_several_series_is_refused(measured: dict[str, Any]
     assert "prometheus refused the query" in info.value.message
 
 
+def test_a_source_checks_each_metric_before_any_interval(measured: dict[str, Any]) -> None:
+    source = measured["source"]
+    for builtin in ("error-rate", "latency-p50", "latency-p99"):
+        source.check(CanaryMetric(name=builtin, builtin=builtin))  # Prometheus accepts them
+    source.check(CanaryMetric(name="mine", query='sum(rate(up{group="$group"}[$step]))'))
+    cases = [
+        (CanaryMetric(name="broken", query='sum(rate(x{group="$group"}['), "prometheus refused"),
+        (CanaryMetric(name="all", query="sum(up)"), "$group"),
+    ]
+    for metric, words in cases:
+        with pytest.raises(InvalidInput) as info:
+            source.check(metric)
+        assert info.value.field == "query"
+        assert words in info.value.message
+
+
 def test_queries_cannot_be_rewritten_by_a_group_name() -> None:
     metric = CanaryMetric(name="e", builtin="error-rate")
     assert 'group="hello-dev-v001"' in render_query(metric, BASELINE, 2)

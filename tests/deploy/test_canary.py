@@ -212,6 +212,21 @@ def test_a_metric_source_that_does_not_answer_is_retried(world: World) -> None:
     assert len(retried) == 3, logs(world, deployment_id)
 
 
+def test_a_query_the_source_refuses_fails_the_canary_before_any_group_launches(
+    world: World,
+) -> None:
+    ready(world, canary_params(metrics=[{"name": "mine", "query": "sum(up)", "critical": True}]))
+    world.metrics = FakeMetricSource(refused={"mine"})
+    deployed(world, IMG1)
+    d = deployed(world, IMG2)
+    assert d["undo"], d
+    assert "the query of metric mine is refused" in (d["error"] or "") or any(
+        "the query of metric mine is refused" in line for line in logs(world, d["id"])
+    )
+    assert world.fake.count("create_group") == 1  # v000 only: nothing was launched
+    assert weights(world) == {V0: 100}
+
+
 def test_a_promotion_in_rolling_steps(world: World) -> None:
     params = {**canary_params(intervals=1), "rolling": {"steps": [{"weight": 50}, 100]}}
     deployment_id = start(world, params)

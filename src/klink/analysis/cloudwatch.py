@@ -94,6 +94,12 @@ class CloudWatchSource:
             target_group=None if dims else self.target_group_of(group),
         )
 
+    def check(self, metric: CanaryMetric) -> None:
+        """Refuse a query this source cannot run (InvalidInput on ``query``), before any
+        interval: a query of one's own must parse."""
+        if metric.query is not None:
+            parse_query(metric.query)
+
     def series(
         self, metric: CanaryMetric, group: str, start: datetime, end: datetime, step: float
     ) -> list[float]:

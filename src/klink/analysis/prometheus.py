@@ -49,6 +49,9 @@ def render_query(metric: CanaryMetric, group: str, step: float, scrape: float = 
     )
 
 
+CHECK_GROUP = "check-query-v000"  # a group name that selects nothing, to check a query with
+
+
 def _value(raw: str) -> float:
     value = float(raw)  # Prometheus writes "NaN", "+Inf", "-Inf"
     return value if math.isfinite(value) else math.nan
@@ -73,16 +76,10 @@ class PrometheusSource:
     def close(self) -> None:
         self._client.close()
 
-    def query_range(self, query: str, start: datetime, end: datetime, step: float) -> Any:
-        """The ``data.result`` of one range query."""
-        params = {
-            "query": query,
-            "start": f"{start.timestamp():.3f}",
-            "end": f"{end.timestamp():.3f}",
-            "step": duration(step),
-        }
+    def _api(self, path: str, params: dict[str, str], what: str) -> Any:
+        """The ``data`` of one API answer; a refused query is InvalidInput on ``query``."""
         try:
-            answer = self._client.get("/api/v1/query_range", params=params)
+            answer = self._client.get(path, params=params)
         except httpx.HTTPError as exc:
             raise MetricsUnavailable(f"prometheus at {self.url}: {exc}") from None
         if answer.status_code >= 500:
@@ -93,10 +90,27 @@ class PrometheusSource:
             raise MetricsUnavailable(f"prometheus at {self.url}: not JSON") from None
         if body.get("status") != "success":
             raise InvalidInput(
-                f"prometheus refused the query: {body.get('error', 'unknown error')}",
+                f"prometheus refused {what}: {body.get('error', 'unknown error')}",
                 field="query",
             )
-        return body["data"]["result"]
+        return body["data"]
+
+    def query_range(self, query: str, start: datetime, end: datetime, step: float) -> Any:
+        """The ``data.result`` of one range query."""
+        params = {
+            "query": query,
+            "start": f"{start.timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+            "step": duration(step),
+        }
+        return self._api("/api/v1/query_range", params, "the query")["result"]
+
+    def check(self, metric: CanaryMetric) -> None:
+        """Refuse a query this source cannot run (InvalidInput on ``query``), before any
+        interval: it must select the group with ``$group``, and Prometheus must accept it
+        (an instant query, rendered for a sample group)."""
+        query = render_query(metric, CHECK_GROUP, 2 * self.scrape_interval, self.scrape_interval)
+        self._api("/api/v1/query", {"query": query}, f"the query of metric {metric.name}")
 
     def series(
         self, metric: CanaryMetric, group: str, start: datetime, end: datetime, step: float

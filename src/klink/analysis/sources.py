@@ -38,6 +38,11 @@ class MetricSource(Protocol):
     kind: str  # "prometheus" | "cloudwatch"
     min_step: float  # seconds
 
+    def check(self, metric: CanaryMetric) -> None:
+        """Refuse, before any interval, a metric this source cannot measure (InvalidInput on
+        field ``query``); MetricsUnavailable when the backend does not answer."""
+        ...
+
     def series(
         self, metric: CanaryMetric, group: str, start: datetime, end: datetime, step: float
     ) -> list[float]:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from klink.analysis.sources import MetricsUnavailable
 from klink.config.canary import CanaryMetric
+from klink.errors import InvalidInput
 
 LEVELS = {"error-rate": 0.001, "latency-p50": 0.020, "latency-p99": 0.080}
 
@@ -27,6 +28,12 @@ class FakeMetricSource:
     down: int = 0  # the next ``down`` calls fail
     shifts: dict[tuple[str, str], float] = field(default_factory=dict)
     asked: list[tuple[str, str, datetime, datetime, float]] = field(default_factory=list)
+
+    refused: set[str] = field(default_factory=set)  # metric names ``check`` refuses
+
+    def check(self, metric: CanaryMetric) -> None:
+        if metric.name in self.refused:
+            raise InvalidInput(f"fake: the query of metric {metric.name} is refused", field="query")
 
     def worse(self, group: str, metric: str, by: float) -> None:
         self.shifts[(group, metric)] = by

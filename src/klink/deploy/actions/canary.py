@@ -154,9 +154,12 @@ def _source(ctx: Context) -> MetricSource:
 @action("connect_metrics")
 def connect_metrics(ctx: Context) -> Outcome:
     """Where the canary's metrics come from, found (and on local started: the daemon's
-    Prometheus) before the groups launch, so it has scraped them before the first interval."""
+    Prometheus) before the groups launch, so it has scraped them before the first interval;
+    every metric checked by the source (a query it refuses fails the canary here)."""
     source = _source(ctx)
     try:
+        for metric in canary_params(ctx).metrics:
+            source.check(metric)  # a query the source refuses fails here, before any launch
         return Done(f"canary metrics from {_source_name(source)} (step {source.min_step:g} s)")
     finally:
         _close(source)
