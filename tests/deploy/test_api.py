@@ -152,6 +152,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(world: World) -> None:
         "disable": "search-prod-v000",
         "remove": "search-prod-v000",
         "keep": None,
+        "baseline": None,
     }
     assert "delete_old_group" in [s["name"] for s in dry["plan"]]
     assert len([c for c in world.fake.calls if c[0] != "poll"]) == calls

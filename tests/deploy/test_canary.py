@@ -238,6 +238,20 @@ def test_a_promotion_in_rolling_steps(world: World) -> None:
     assert world.groups() == [V1]
 
 
+def test_a_dry_run_of_a_canary_names_its_baseline_and_changes_nothing(world: World) -> None:
+    ready(world, canary_params())
+    world.metrics = FakeMetricSource()
+    deployed(world, IMG1)
+    calls = len([c for c in world.fake.calls if c[0] != "poll"])
+    body = {"image": IMG2, "message": "m", "dryRun": True}
+    dry = world.ok("POST", "/deploy/search/prod", json=body)
+    assert dry["groups"]["create"] == V1
+    assert dry["groups"]["baseline"] == V2
+    assert [s["name"] for s in dry["plan"]].count("analyse_canary") == 3
+    assert len([c for c in world.fake.calls if c[0] != "poll"]) == calls
+    assert world.metrics.asked == []  # nothing measured: the analysis is not a read
+
+
 def test_the_canary_plan_launches_both_groups_side_by_side(world: World) -> None:
     deployment_id = start(world, canary_params(intervals=2))
     plan = [(s["name"], s["args"]) for s in world.get(deployment_id)["plan"]]

@@ -82,7 +82,7 @@ def _print_plan(args: Args, result: dict[str, Any]) -> None:
         return
     groups = result["groups"]
     say(f"dry run: {result['app']}/{result['env']} image {result['image']}")
-    for verb in ("create", "enable", "disable", "remove", "keep"):
+    for verb in ("create", "enable", "disable", "remove", "keep", "baseline"):
         if groups.get(verb):
             say(f"  {verb:8} {groups[verb]}")
     for number, step in enumerate(result["plan"], start=1):

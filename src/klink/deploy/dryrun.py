@@ -61,7 +61,11 @@ def describe(
         "env": d.env,
         "image": d.image,
         "commit": d.config_commit or d.commit,
-        "groups": planner.describe(target, retiring, target_exists=exists, keep=keep),
+        "groups": {
+            **planner.describe(target, retiring, target_exists=exists, keep=keep),
+            # A canary's baseline: created beside the canary, removed after the judgements.
+            "baseline": (d.facts.get("baseline") or {}).get("name"),
+        },
         "plan": steps,
         "planHash": _hash(d),
         "previousState": d.previous_state,
