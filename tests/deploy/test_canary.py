@@ -63,6 +63,7 @@ def test_a_good_canary_is_judged_each_interval_then_promoted_and_its_baseline_re
     baseline = world.fake.describe_group(V2)
     assert len(baseline.instances) == 1
     assert baseline.tags["klink:role"] == "baseline"
+    assert baseline.tags["klink:traffic"] == "web"
     assert world.fake.describe_launch_template(baseline.launch_template).image_id == IMG1
     # Discovery never takes the baseline (the newest group) for the group in service.
     found = current_group(world.fake, "search", "prod")

@@ -30,6 +30,7 @@ from klink.deploy.actions.registry import action
 from klink.deploy.actions.weights import member, shift
 from klink.deploy.context import Context
 from klink.deploy.model import Done, Failed, Outcome, RetryAfter
+from klink.deploy.preparation import TAG_TRAFFIC
 from klink.providers import base
 
 if TYPE_CHECKING:  # the analysis imports scipy: only when a canary is judged
@@ -67,6 +68,7 @@ def build_baseline_state(ctx: Context) -> Outcome:
         base.TAG_ROLE: ROLE_BASELINE,
         base.TAG_DEPLOYMENT: d.id,
         base.TAG_DEPLOYED_AT: now,
+        TAG_TRAFFIC: ",".join(new.target_groups),  # a member by weight, as the canary
     }
     baseline = replace(
         previous,
