@@ -324,3 +324,19 @@ def test_klink_watch_shows_each_judgement_as_a_table(
     show(canary_of(world, deployment_id))
     shown = capsys.readouterr().out
     assert shown.startswith(f"canary {V1} against baseline {V2}, 10% each, 3 x 60 s: fail")
+
+
+def test_a_rollback_skips_the_canary(world: World) -> None:
+    deployment_id = start(world, canary_params(intervals=1))
+    world.engine().drain()
+    assert world.get(deployment_id)["status"] == "completed"
+    answer = world.ok("POST", "/deploy/search/prod/rollback", json={"message": "back"})
+    world.engine().drain()
+    d = world.get(answer["id"])
+    assert d["status"] == "completed", d["error"]
+    assert d["image"] == IMG1
+    names = [s["name"] for s in d["plan"]]
+    assert "analyse_canary" not in names
+    assert "canary_traffic" not in names
+    assert d["canary"] is None
+    assert any("a rollback skips the canary" in line for line in logs(world, d["id"]))

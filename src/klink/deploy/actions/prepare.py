@@ -146,8 +146,14 @@ def read_launch_data(ctx: Context) -> Outcome:
 def validate_deployment_params(ctx: Context) -> Outcome:
     provider = "aws" if ctx.prep.provider == "aws" else "local"
     parsed = parse_deployment_params(ctx.prep.params_raw, provider=provider)
+    note = ""
+    if parsed.strategy == "canary" and ctx.deployment.kind == "rollback":
+        # A rollback goes back to a version that ran here: no canary stands in its way.
+        parsed = parsed.model_copy(update={"strategy": "redblack", "canary": None})
+        note = " (a rollback skips the canary)"
     ctx.update(params=parsed.to_json())
-    return Done(f"strategy {parsed.strategy}: {strategy_of(parsed.strategy).description}")
+    strategy = strategy_of(parsed.strategy)
+    return Done(f"strategy {parsed.strategy}: {strategy.description}{note}")
 
 
 @action("validate_capacity", reads=True)
