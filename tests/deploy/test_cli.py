@@ -15,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from klink.cli.main import main
+from klink.deploy import plan as planner
 from klink.deploy.context import Services
 from klink.deploy.engine import Engine
 from klink.deploy.services import runtime_services
@@ -118,7 +119,8 @@ def test_deploy_watch_history_boxes(
     code, out, _ = klink(capsys, server, "watch", started["id"])
     assert code == 0
     assert "create_group: group search-prod-v000 created" in out
-    assert "[38/" in out  # the first deployment action, numbered over the whole plan
+    first = len(planner.PREPARATION) + 1  # the first deployment action, over the whole plan
+    assert f"[{first}/" in out
     assert "shift_traffic: traffic on web: search-prod-v000 100" in out  # every shift is logged
     assert out.strip().endswith(f"deployment {started['id']} completed")
     code, out, _ = klink(capsys, server, "watch", started["id"], "--json")
