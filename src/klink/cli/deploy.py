@@ -219,7 +219,12 @@ def _boxes(args: Args) -> int:
         table(
             ["target group", "group", "weight", "healthy"],
             [
-                [g["targetGroup"], g["name"], str(g["weight"]), f"{g['healthy']}/{g['registered']}"]
+                [
+                    g["targetGroup"],
+                    g["name"] + (f" ({g['role']})" if g.get("role") else ""),
+                    str(g["weight"]),
+                    f"{g['healthy']}/{g['registered']}",
+                ]
                 for g in result["groups"]
             ],
         )

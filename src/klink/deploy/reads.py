@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from klink.deploy.actions.discover import current_group
+from klink import names
+from klink.deploy.actions.discover import TAG_KEPT, in_service
 from klink.deploy.context import Services
 from klink.deploy.preparation import TAG_TRAFFIC
-from klink.providers.base import Provider
+from klink.providers.base import TAG_ROLE, Group, Provider
 
 
 def provider(services: Services, env: str) -> Provider:
@@ -31,14 +32,30 @@ def images(services: Services, app: str, env: str) -> list[dict[str, Any]]:
     ]
 
 
+def _roles(groups: list[Group], current: str) -> dict[str, str]:
+    """What each group is doing, where it is more than serving: a canary's ``baseline`` and
+    ``canary`` (the current group while a baseline exists), a ``kept`` group."""
+    roles = {}
+    for g in groups:
+        if g.tags.get(TAG_ROLE) == "baseline":
+            roles[g.name] = "baseline"
+        elif g.tags.get(TAG_KEPT) == "true":
+            roles[g.name] = "kept"
+    if "baseline" in roles.values():
+        roles[current] = "canary"
+    return roles
+
+
 def boxes(services: Services, app: str, env: str) -> dict[str, Any]:
     """The current group's instances, and every member of its balancers with its weight and
     health through the balancer (``groups``: during a rolling step or while the old group is
     kept warm, both groups show)."""
     p = provider(services, env)
-    group = current_group(p, app, env)
+    found = p.list_groups(names.group_pattern(app, env).pattern)
+    group = next((g for g in found if in_service(g)), None)
     if group is None:
         return {"group": None, "boxes": [], "groups": []}
+    roles = _roles(found, group.name)
     members = [n for n in group.tags.get(TAG_TRAFFIC, "").split(",") if n]
     target_groups = members or list(group.target_groups)
     health: dict[str, str] = {}
@@ -59,6 +76,7 @@ def boxes(services: Services, app: str, env: str) -> dict[str, Any]:
                 "healthy": item.healthy,
                 "draining": item.draining,
                 "direct": item.direct,
+                "role": roles.get(item.name),
             }
             for item in state.groups
         ]

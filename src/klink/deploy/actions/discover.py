@@ -79,11 +79,17 @@ def group_state(provider: Provider, group: Group) -> GroupState:
     )
 
 
+def in_service(group: Group) -> bool:
+    """Whether ``group`` can be the group in service: neither kept out of traffic, nor being
+    deleted, nor a canary's baseline."""
+    baseline = group.tags.get(TAG_ROLE) == "baseline"
+    return group.tags.get(TAG_KEPT) != "true" and group.status is None and not baseline
+
+
 def current_group(provider: Provider, app: str, env: str) -> Group | None:
+    """The newest group of app+env that can be in service."""
     for group in provider.list_groups(names.group_pattern(app, env).pattern):
-        # Neither a kept group nor a canary's baseline is the group in service.
-        baseline = group.tags.get(TAG_ROLE) == "baseline"
-        if group.tags.get(TAG_KEPT) != "true" and group.status is None and not baseline:
+        if in_service(group):
             return group
     return None
 
