@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
@@ -204,6 +205,35 @@ def test_a_streamed_answer_is_recorded(live_server: LiveServer) -> None:
         assert "result" in lines[-1]
         [entry] = http.get("/auth/audit", params={"action": "POST /bake/base"}).json()["entries"]
     assert (entry["actor"], entry["target"], entry["outcome"]) == ("admin", "/bake/base", 200)
+
+
+def test_the_entry_is_written_before_the_last_part_of_the_answer(runtime: Runtime) -> None:
+    """A client that has its whole answer finds the entry: streamed in parts or sent in one."""
+    from klink.service.audit import AuditMiddleware
+
+    def logged() -> list[str]:
+        with runtime.engine.connect() as conn:
+            return [row.target for row in conn.execute(sa.select(audit.c.target))]
+
+    async def streamed(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"one\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"two\n", "more_body": False})
+
+    seen: list[tuple[bool, list[str]]] = []
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.body":
+            seen.append((bool(message.get("more_body")), logged()))
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/base", "root_path": "", "state": {}}
+    middleware = AuditMiddleware(streamed, service="bake", runtime=runtime)
+    anyio.run(middleware, scope, receive, send)
+    assert seen == [(True, []), (False, ["/bake/base"])]
+    assert logged() == ["/bake/base"]  # once, not again as the request ends
 
 
 def test_a_log_that_cannot_be_written_does_not_change_the_answer(

@@ -2,15 +2,17 @@
 
 ``install`` wraps a service's app in ``AuditMiddleware`` (an ASGI middleware, so streamed
 answers such as builds and bakes pass through untouched). For each POST, PUT, PATCH or DELETE
-it records, after the answer went out, who asked (the token's name that ``current_principal``
-verified, null without a valid token), for whom (``Principal.via``: a front door acting
+it records who asked (the token's name that ``current_principal`` verified, null without a
+valid token), for whom (``Principal.via``: a front door acting
 for a person sets it; null otherwise), the action (method and route template, e.g.
 ``PUT /metadata/applications/{name}``), the target (the path, never the query), the outcome
 (the status, 4xx and 5xx included) and the time the request came in. A route refines its entry
 with ``describe`` (the git server names a push and what it moved) or leaves the log with
 ``skip`` (a POST that only reads). The CLI calls the API, so the CLI's changes are recorded
 here too. Bodies are never read, so no secret reaches the log. A failure to write the log is
-logged and does not change the answer, which has already been sent.
+logged and does not change the answer. The entry is written before the last part of the answer
+is sent, so a client that has its answer finds the entry (read your own writes); when the app
+raises before answering, it is written as the request ends.
 """
 
 from __future__ import annotations
@@ -66,17 +68,22 @@ class AuditMiddleware:
             return
         at = self.runtime.clock()
         status = 500  # what the client gets when the app raises before answering
+        recorded = False
 
         async def sending(message: Message) -> None:
-            nonlocal status
+            nonlocal status, recorded
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                recorded = True
+                await self._record(scope, at, status)
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            await self._record(scope, at, status)
+            if not recorded:
+                await self._record(scope, at, status)
 
     async def _record(self, scope: Scope, at: Any, status: int) -> None:
         from klink.auth.audit import Entry, record
