@@ -2,10 +2,11 @@
 
 HAProxy's counters belong to the slot (``s1``), not to whoever it serves, and are never reset:
 when group C takes the slot that B left, the slot's counters go on from B's totals (its 500s
-included). On the real local cloud, with the daemon's Prometheus: B (half its answers 500)
-serves through its slot, leaves (weight 0, detached, drained, slot freed), C (a good version)
-is attached, gets the same slot and all the traffic. Then C's numbers are C's own (its requests,
-no errors), and B's series has stopped: not one of C's requests is counted for B.
+included), and its mean response time starts from B's. On the real local cloud, with the
+daemon's Prometheus: B (half its answers 500, each 40 ms late) serves through its slot, leaves
+(weight 0, detached, drained, slot freed), C (a good version) is attached, gets the same slot
+and all the traffic. Then C's numbers are C's own (its requests, no errors, its own response
+times), and B's series has stopped: not one of C's requests is counted for B.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ pytestmark = pytest.mark.slow
 A, B, C = "hello-dev-v001", "hello-dev-v002", "hello-dev-v003"
 REQUESTS = 400
 ERROR_RATE = CanaryMetric(name="error-rate", builtin="error-rate")
+LATENCY = CanaryMetric(name="latency-p50", builtin="latency-p50")
+SLOWER = 0.040  # seconds B adds to every answer (within the 30 to 50 ms bucket)
 
 
 def query(url: str, promql: str, at: datetime) -> dict[tuple[str | None, str], float]:
@@ -59,7 +62,10 @@ def test_a_reused_slot_is_counted_for_its_new_group_only(tmp_path: Path) -> None
             home,
             tmp_path,
             port,
-            {A: Member("1.0"), B: Member("2.0", properties={"fault.errorRate": 0.5})},
+            {
+                A: Member("1.0"),
+                B: Member("2.0", properties={"fault.errorRate": 0.5, "fault.latencyMs": 40}),
+            },
         )
         (slot_b,) = servers_of(cloud, B)
         endpoint = scraping_prometheus(cloud, home)
@@ -116,3 +122,16 @@ def test_a_reused_slot_is_counted_for_its_new_group_only(tmp_path: Path) -> None
         assert all(r == pytest.approx(0.5, abs=0.1) for r in b_known), b_rates
         assert c_known, c_rates
         assert all(r == 0.0 for r in c_known), c_rates
+
+        # The latency builtin: B's times are B's, and C's are C's own from its first answer,
+        # though HAProxy's mean for the slot starts from B's (what it measured before).
+        b_times = source.series(LATENCY, B, b_began + timedelta(seconds=2), b_ended, step)
+        c_times = source.series(LATENCY, C, c_began + timedelta(seconds=2), c_ended, step)
+        b_known = [t for t in b_times if t == t]
+        c_known = [t for t in c_times if t == t]
+        assert b_known, b_times
+        assert c_known, c_times
+        assert all(0.03 <= t <= 0.05 for t in b_known), b_times
+        assert all(t < 0.01 for t in c_known), c_times
+        slot_mean = "haproxy_server_response_time_average_seconds"
+        assert query(url, slot_mean, c_began)[(C, server)] >= SLOWER / 2  # B's, still

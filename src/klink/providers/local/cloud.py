@@ -20,7 +20,7 @@ from typing import Any
 
 from klink.errors import Conflict, InvalidInput, NotFound
 from klink.providers import base
-from klink.providers.local import addresses, haproxy, instances, processes
+from klink.providers.local import addresses, haproxy, instances, latency, processes
 from klink.providers.local.extras import ExtrasMixin
 from klink.providers.local.images import ImageMethods, ImageStore
 from klink.providers.local.metrics import DEFAULT_SCRAPE_SECONDS, MetricsMixin
@@ -64,6 +64,9 @@ class LocalCloud(ImageMethods, TrafficMixin, ExtrasMixin, MetricsMixin, base.Pro
             scrape_interval=scrape_interval,
         )
         self.prom_lock = threading.Lock()
+        self.response_times = latency.ResponseTimes(self.server_groups)
+        # Started by the daemon (``serve``), which alone reads HAProxy's request log.
+        self.request_log = latency.RequestLog(self.lb.log_path, self.response_times)
         self.url: str | None = None  # set by the daemon once it listens
 
     @classmethod

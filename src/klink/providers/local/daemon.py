@@ -206,6 +206,7 @@ def serve(
     except BlockingIOError:
         raise DaemonError(f"a local cloud already runs for {home}", field="home") from None
     cloud = LocalCloud(Path(home), haproxy_binary=haproxy_binary, scrape_interval=scrape_seconds)
+    cloud.request_log.start()  # before HAProxy is (re)configured to log to it
     reconcile.adopt(cloud)
     stop = threading.Event()
     handler = type("Handler", (_Handler,), {"cloud": cloud})
@@ -241,6 +242,7 @@ def serve(
         loop.join(timeout=10)
         server.server_close()
         cloud.pool.shutdown(wait=True)
+        cloud.request_log.stop()
         cloud.save()
         if running(home) == info:
             info_path(home).unlink(missing_ok=True)

@@ -24,7 +24,9 @@ HAProxy's built-in Prometheus exporter serves every frontend, backend and server
 ``http://127.0.0.1:<metrics port>/metrics`` (frontend ``klink_metrics``), for the canary's
 metrics: the port is chosen free once and kept in ``metrics.port`` beside the config, so that it
 survives reloads and restarts. Its server series name the slot only (``server="s3"``); the
-daemon serves them again with each slot's current group added (``metrics.py``).
+daemon serves them again with each slot's current group added (``metrics.py``). Each target
+group's frontend also logs every request (backend, slot, response time) as one datagram to
+``log.sock`` beside the config, where the daemon times responses by group (``latency.py``).
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ from typing import NamedTuple
 
 from klink.errors import ProviderError
 from klink.providers.local import processes
+from klink.providers.local.latency import LOG_FORMAT
 
 MAX_WEIGHT = 256  # HAProxy's largest server weight
+LOG_LENGTH = 512  # bytes of a request's log line, far more than ``LOG_FORMAT`` needs
 
 
 class Server(NamedTuple):
@@ -107,12 +111,18 @@ def render(
     socket_path: Path,
     state_path: Path,
     metrics_port: int | None = None,
+    log_path: Path | None = None,
 ) -> str:
     lines = [
         "global",
         f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
         f"    server-state-file {state_path}",
         "    maxconn 4096",
+    ]
+    if log_path is not None:
+        # One datagram a request, message only (no syslog header): ``latency.LOG_FORMAT``.
+        lines.append(f"    log {log_path} len {LOG_LENGTH} format raw local0 info")
+    lines += [
         "",
         "defaults",
         "    mode http",
@@ -140,6 +150,10 @@ def render(
             f"frontend fe_{name}",
             f"    bind 127.0.0.1:{backend.frontend_port}",
             f"    default_backend {name}",
+        ]
+        if log_path is not None:
+            lines += ["    log global", f'    log-format "{LOG_FORMAT}"']
+        lines += [
             "",
             f"backend {name}",
             "    balance roundrobin",
@@ -174,6 +188,7 @@ class HAProxy:
         self.socket_path = folder / "admin.sock"
         self.state_path = folder / "servers.state"
         self.metrics_port_path = folder / "metrics.port"
+        self.log_path = folder / "log.sock"  # the request log, read by the daemon
 
     # Process ------------------------------------------------------------------------------
     def pid(self) -> tuple[int, int] | None:
@@ -221,7 +236,7 @@ class HAProxy:
         self.folder.mkdir(parents=True, exist_ok=True)
         current = self.pid()
         metrics_port = self.metrics_port(rechoose_if_taken=current is None)
-        text = render(backends, self.socket_path, self.state_path, metrics_port)
+        text = render(backends, self.socket_path, self.state_path, metrics_port, self.log_path)
         if current is not None and self.config_path.exists():
             if self.config_path.read_text() == text:
                 return

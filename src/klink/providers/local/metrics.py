@@ -9,8 +9,10 @@ counted for a group it was not serving. Free slots and direct targets (registere
 member, the pre-weights way) get no label. HAProxy's counters live with the slot, not with its
 occupant, so a slot reused by another group goes on counting from where it was; under the new
 label that is a new series, whose first sample ``rate``/``increase`` never count, so the new
-group is charged only what it served. (Its ``response_time_average`` still averages the slot's
-last 1024 responses, the previous group's included, until they are replaced.)
+group is charged only what it served. HAProxy's ``response_time_average`` is the slot's, the
+previous group's answers included, so response times are counted by group from HAProxy's
+request log instead: ``klink_local_response_seconds``, a histogram per group
+(``latency.py``), served after the exporter's text.
 
 ``prometheus()`` starts, on first use, a real Prometheus (``promserver``) under
 ``KLINK_HOME/local/prometheus`` that scrapes the daemon's ``/metrics`` every
@@ -28,7 +30,7 @@ from urllib.parse import urlsplit
 
 from klink.errors import KlinkError, ProviderError
 from klink.providers import base
-from klink.providers.local import exposition, haproxy
+from klink.providers.local import exposition, haproxy, latency
 from klink.providers.local.promserver import PrometheusServer, ScrapeTarget
 from klink.providers.local.state import State
 
@@ -65,6 +67,7 @@ class MetricsMixin:
     lb: haproxy.HAProxy
     prom: PrometheusServer
     prom_lock: threading.Lock
+    response_times: latency.ResponseTimes
     url: str | None  # the daemon's own, once it listens
 
     def server_groups(self) -> dict[tuple[str, str], str]:
@@ -78,15 +81,18 @@ class MetricsMixin:
             }
 
     def metrics_text(self) -> str:
-        """HAProxy's exporter output with the ``group`` labels; empty while HAProxy does not
-        run (no target group yet)."""
+        """HAProxy's exporter output with the ``group`` labels, then the response times by
+        group; empty while HAProxy does not run (no target group yet)."""
         before = self.server_groups()
         if not self.lb.running():
             return ""
         text = _fetch(self.lb.metrics_url())
         after = self.server_groups()
         steady = {key: group for key, group in after.items() if before.get(key) == group}
-        return exposition.add_group_labels(text, steady)
+        labelled = exposition.add_group_labels(text, steady)
+        if labelled and not labelled.endswith("\n"):
+            labelled += "\n"
+        return labelled + self.response_times.exposition()
 
     def _targets(self) -> list[ScrapeTarget]:
         if self.url is None:
