@@ -48,7 +48,7 @@ def test_each_response_is_counted_for_the_group_its_slot_serves() -> None:
     v1, v2 = seen[("hello-dev", "hello-dev-v001")], seen[("hello-dev", "hello-dev-v002")]
     assert (v1["count"], v1["sum"]) == (2, pytest.approx(0.006))
     assert (v1["le=0.002"], v1["le=0.003"], v1["le=0.005"], v1["le=+Inf"]) == (1, 1, 2, 2)
-    assert (v2["le=0.1"], v2["le=0.15"], v2["count"]) == (0, 1, 1)
+    assert (v2["le=0.1"], v2["le=0.125"], v2["count"]) == (0, 1, 1)
 
     # s0 is freed and given to another group: its next answers are that group's, and the first
     # group's histogram stays what it was.
