@@ -88,11 +88,13 @@ class ResponseTimes:
 
     def _group(self, proxy: str, server: str, now: float) -> str | None:
         if now - self._read_at > REFRESH_SECONDS:
+            # Outside ``_lock``: the map waits for the cloud's lock, never the other way round.
             self._map, self._read_at = self._groups(), now
         return self._map.get((proxy, server))
 
     def observe(self, line: bytes) -> None:
-        """Count one log line; a line that is not ``LOG_FORMAT``'s is left out."""
+        """Count one log line; a line that is not ``LOG_FORMAT``'s is left out. Called by one
+        thread at a time (the reader)."""
         parts = line.split()
         if len(parts) != 3:
             return
@@ -104,10 +106,10 @@ class ResponseTimes:
         if milliseconds < 0:
             return  # no answer from the server: nothing to time
         now = self._clock()
+        group = self._group(proxy, server, now)
+        if group is None:
+            return
         with self._lock:
-            group = self._group(proxy, server, now)
-            if group is None:
-                return
             histogram = self._histograms.get((proxy, group))
             if histogram is None:
                 histogram = self._histograms[(proxy, group)] = Histogram()
@@ -116,9 +118,8 @@ class ResponseTimes:
     def exposition(self) -> str:
         """The histograms in Prometheus's text format ("" before the first response)."""
         now = self._clock()
+        held = {(proxy, group) for (proxy, _server), group in self._groups().items()}
         with self._lock:
-            serving = set(self._groups().items())
-            held = {(proxy, group) for (proxy, _server), group in serving}
             for key, histogram in list(self._histograms.items()):
                 if key not in held and now - histogram.last > FORGET_SECONDS:
                     del self._histograms[key]
